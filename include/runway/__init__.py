@@ -1,0 +1,1 @@
+"""Runway: the logic behind the Airflow DAGs, importable and testable without Airflow."""

@@ -1,0 +1,59 @@
+"""Atomic, idempotent writes: every file or partition appears whole or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def partition_dir(root: Path, table: str, day: str) -> Path:
+    """The folder of one day's partition: ``<root>/<table>/date=<YYYY-MM-DD>``."""
+    return Path(root) / table / f"date={day}"
+
+
+def partition_file(root: Path, table: str, day: str) -> Path:
+    return partition_dir(root, table, day) / "part-0.parquet"
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
+    """Write to a temporary name beside `path`, then rename over it.
+
+    Rows are written as given (callers sort them), without statistics that vary between runs,
+    so that the same rows give the same bytes.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd", write_statistics=True)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    return path
+
+
+def replace_dir(staging: Path, final: Path) -> None:
+    """Swap a fully written staging folder into place (the old one, if any, is removed)."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        trash = final.with_name(f".{final.name}.old")
+        shutil.rmtree(trash, ignore_errors=True)
+        os.replace(final, trash)
+        os.replace(staging, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(staging, final)
+
+
+def move_dir(src: Path, dest: Path) -> None:
+    """Move a partition folder (e.g. into quarantine), replacing what was there."""
+    replace_dir(Path(src), Path(dest))
