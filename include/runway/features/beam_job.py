@@ -1,0 +1,179 @@
+"""The Beam batch feature job: raw partitions of a day range in, feature partitions out.
+
+Run it as a module, as Airflow's BeamHook does (the runner is a pipeline option, so the same
+job moves to Flink, Spark or Dataflow by its flags)::
+
+    python -m runway.features.beam_job --start 2026-03-01 --end 2026-03-07 \
+        --raw_dir .runway/data/raw --features_dir .runway/data/features --runner FnApiRunner
+
+Every element past the parquet read is an Arrow table (a batch), never a single flight. The
+job writes into a staging folder; the driver then swaps each (table, day) partition into place,
+so a partition is replaced whole and a rerun of the same days writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import shutil
+import sys
+import uuid
+from pathlib import Path
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.parquetio import ReadAllFromParquetBatched
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from runway import contracts
+from runway.features import compute
+from runway.io import partition_dir, partition_file, replace_dir, write_parquet_atomic
+
+log = logging.getLogger(__name__)
+FLIGHT_COLUMNS = ["flight_date", "carrier", "tailnum", "origin", "dest", "dep_time", "dep_delay", "arr_delay"]
+
+
+class DailyPartials(beam.DoFn):
+    """A batch of flights -> per entity table and shard, that batch's daily sums."""
+
+    def __init__(self, first_day: dt.date, shards: int):
+        self.first_day, self.shards = first_day, shards
+
+    def process(self, flights: pa.Table):
+        for spec in contracts.ENTITY_TABLES:
+            partials = compute.daily_partials(flights, spec.name, self.first_day)
+            keys = partials[spec.keys[0]].to_pylist()
+            shard = pa.array([compute.shard_of(k, self.shards) for k in keys])
+            for value in set(shard.to_pylist()):
+                yield (spec.name, value), partials.filter(pa.compute.equal(shard, value))
+
+
+class WindowFeatures(beam.DoFn):
+    """All partials of one (table, shard) -> that shard's rows, split by target day."""
+
+    def __init__(self, first_day: dt.date, target_days: list[dt.date], planes_path: str):
+        self.first_day, self.target_days, self.planes_path = first_day, target_days, planes_path
+
+    def setup(self):
+        self.planes = pq.read_table(self.planes_path) if Path(self.planes_path).exists() else None
+
+    def process(self, element):
+        (table, _shard), partials = element
+        combined = compute.combine_partials(list(partials), table)
+        rows = compute.window_features(combined, table, self.first_day, self.target_days, self.planes)
+        yield from _split_by_day(table, rows)
+
+
+class WeatherFeatures(beam.DoFn):
+    def __init__(self, target_days: list[dt.date]):
+        self.target_days = set(target_days)
+
+    def process(self, weather: pa.Table):
+        yield from _split_by_day(contracts.WEATHER_TABLE, compute.weather_features(weather, self.target_days))
+
+
+def _split_by_day(table: str, rows: pa.Table):
+    for day in pa.compute.unique(rows["date"]).to_pylist():
+        yield (table, day.isoformat()), rows.filter(pa.compute.equal(rows["date"], day))
+
+
+class WritePartition(beam.DoFn):
+    """All rows of one (table, day) -> one sorted parquet file in the staging folder."""
+
+    def __init__(self, staging: str):
+        self.staging = staging
+
+    def process(self, element):
+        (table, day), parts = element
+        rows = compute.to_partition(list(parts), table)
+        write_parquet_atomic(rows, partition_file(Path(self.staging), table, day))
+        yield table, day, rows.num_rows
+
+
+def day_range(start: dt.date, end: dt.date) -> list[dt.date]:
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def input_files(raw_dir: Path, start: dt.date, end: dt.date) -> tuple[list[str], list[str]]:
+    """Flight partitions of the longest window before `start` through `end`, weather of the
+    target days. Every target day must have landed; earlier history is used where it exists."""
+    history = day_range(start - dt.timedelta(days=contracts.MAX_WINDOW_DAYS - 1), end)
+    flights = [partition_file(raw_dir, "flights", d.isoformat()) for d in history]
+    weather = [partition_file(raw_dir, "weather", d.isoformat()) for d in day_range(start, end)]
+    missing = [str(p) for p in flights[-len(weather):] + weather if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"raw partitions missing for the feature job: {', '.join(missing[:5])}")
+    return [str(p) for p in flights if p.exists()], [str(p) for p in weather]
+
+
+def run(
+    start: dt.date,
+    end: dt.date,
+    raw_dir: Path,
+    features_dir: Path,
+    pipeline_args: list[str] | None = None,
+    shards: int = 32,
+) -> dict[str, int]:
+    """Build the feature partitions of days start..end; return rows written per table."""
+    if end < start:
+        raise ValueError(f"feature job: end {end} is before start {start}")
+    raw_dir, features_dir = Path(raw_dir), Path(features_dir)
+    flight_files, weather_files = input_files(raw_dir, start, end)
+    first_day = start - dt.timedelta(days=contracts.MAX_WINDOW_DAYS - 1)
+    targets = day_range(start, end)
+    staging = features_dir / f".staging-{uuid.uuid4().hex}"
+    options = PipelineOptions(pipeline_args or ["--runner=FnApiRunner"])
+    planes = str(raw_dir / "reference" / "planes.parquet")
+    try:
+        with beam.Pipeline(options=options) as pipeline:
+            entity_rows = (
+                pipeline
+                | "FlightFiles" >> beam.Create(flight_files)
+                | "ReadFlights" >> ReadAllFromParquetBatched(columns=FLIGHT_COLUMNS)
+                | "DailyPartials" >> beam.ParDo(DailyPartials(first_day, shards))
+                | "ByShard" >> beam.GroupByKey()
+                | "Windows" >> beam.ParDo(WindowFeatures(first_day, targets, planes))
+            )
+            weather_rows = (
+                pipeline
+                | "WeatherFiles" >> beam.Create(weather_files)
+                | "ReadWeather" >> ReadAllFromParquetBatched()
+                | "Weather" >> beam.ParDo(WeatherFeatures(targets))
+            )
+            (
+                (entity_rows, weather_rows)
+                | beam.Flatten()
+                | "ByPartition" >> beam.GroupByKey()
+                | "Write" >> beam.ParDo(WritePartition(str(staging)))
+            )
+        written: dict[str, int] = {}
+        for table in contracts.FEATURE_TABLES:
+            for day in targets:
+                staged = partition_dir(staging, table, day.isoformat())
+                if not staged.exists():
+                    raise RuntimeError(f"feature job wrote no {table} rows for {day}")
+                written[table] = written.get(table, 0) + pq.read_metadata(staged / "part-0.parquet").num_rows
+                replace_dir(staged, partition_dir(features_dir, table, day.isoformat()))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("features %s..%s: %s", start, end, written)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--start", type=dt.date.fromisoformat, required=True)
+    parser.add_argument("--end", type=dt.date.fromisoformat, required=True)
+    parser.add_argument("--raw_dir", type=Path, required=True)
+    parser.add_argument("--features_dir", type=Path, required=True)
+    parser.add_argument("--shards", type=int, default=32)
+    known, pipeline_args = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    written = run(known.start, known.end, known.raw_dir, known.features_dir, pipeline_args, known.shards)
+    print(f"feature rows written: {written}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

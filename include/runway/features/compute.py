@@ -1,0 +1,192 @@
+"""The feature arithmetic, on Arrow tables: what the Beam job's DoFns call for each batch.
+
+Three steps, each vectorised over a whole batch (pyarrow compute and numpy, no Python call per
+flight):
+
+1. `daily_partials`: per entity and day, the additive sums every statistic is built from.
+2. `window_features`: per entity and target day, the 1/7/28-day windows over those sums.
+3. `weather_features`: per origin and local hour, that hour's observation of the day.
+
+The definitions are the contracts' (`runway.contracts`); `runway.features.reference` computes
+the same features independently in DuckDB SQL, and the tests hold the two equal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from runway import contracts
+from runway.settings import LOCAL_TZ
+
+# The additive sums behind every statistic, in this order.
+SUMS = ("n", "n_delayed", "n_cancelled", "sum_arr_delay", "n_arr_delay", "sum_dep_delay", "n_dep_delay")
+_EPOCH = dt.date(1970, 1, 1)
+_TABLES = {table.name: table for table in contracts.ENTITY_TABLES}
+
+
+def end_of_day_utc(day: dt.date) -> dt.datetime:
+    """The moment day `day` is over in New York: the event timestamp of its features."""
+    midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), ZoneInfo(LOCAL_TZ))
+    return midnight.astimezone(dt.timezone.utc)
+
+
+def day_index(dates: pa.Array, first_day: dt.date) -> pa.Array:
+    return pc.subtract(dates.cast(pa.int32()), pa.scalar((first_day - _EPOCH).days, pa.int32()))
+
+
+def with_flight_columns(flights: pa.Table) -> pa.Table:
+    """Add the derived columns the statistics need: route, delayed, cancelled."""
+    delayed = pc.or_kleene(
+        pc.is_null(flights["arr_delay"]),
+        pc.greater_equal(flights["arr_delay"], contracts.LABEL_DELAY_MINUTES),
+    )
+    return (
+        flights.append_column("route", pc.binary_join_element_wise(flights["origin"], flights["dest"], "-"))
+        .append_column("one", pa.array(np.ones(flights.num_rows, dtype=np.int64)))
+        .append_column("is_delayed", delayed.cast(pa.int64()))
+        .append_column("is_cancelled", pc.is_null(flights["dep_time"]).cast(pa.int64()))
+    )
+
+
+def shard_of(key: str, shards: int) -> int:
+    """A stable shard for an entity key (Python's hash() is salted per process)."""
+    return zlib.crc32(key.encode()) % shards
+
+
+def daily_partials(flights: pa.Table, table: str, first_day: dt.date) -> pa.Table:
+    """Per (entity key, day index): the SUMS of one batch of flights."""
+    key = _TABLES[table].keys[0]
+    batch = with_flight_columns(flights)
+    batch = batch.filter(pc.is_valid(batch[key]))
+    batch = batch.append_column("day_idx", day_index(batch["flight_date"], first_day))
+    grouped = batch.group_by([key, "day_idx"]).aggregate(
+        [
+            ("one", "sum"),
+            ("is_delayed", "sum"),
+            ("is_cancelled", "sum"),
+            ("arr_delay", "sum"),
+            ("arr_delay", "count"),
+            ("dep_delay", "sum"),
+            ("dep_delay", "count"),
+        ]
+    )
+    names = ("one_sum", "is_delayed_sum", "is_cancelled_sum", "arr_delay_sum", "arr_delay_count",
+             "dep_delay_sum", "dep_delay_count")
+    sums = [grouped[name].cast(pa.float64()).fill_null(0.0) for name in names]
+    return pa.table([grouped[key], grouped["day_idx"], *sums], names=[key, "day_idx", *SUMS])
+
+
+def combine_partials(partials: list[pa.Table], table: str) -> pa.Table:
+    """Sum partials of the same (entity, day) coming from different batches."""
+    key = _TABLES[table].keys[0]
+    merged = pa.concat_tables(partials)
+    grouped = merged.group_by([key, "day_idx"]).aggregate([(name, "sum") for name in SUMS])
+    return pa.table(
+        [grouped[key], grouped["day_idx"], *(grouped[f"{name}_sum"] for name in SUMS)],
+        names=[key, "day_idx", *SUMS],
+    )
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
+
+
+_STAT_COLUMNS = {  # stat -> (numerator, denominator) indexes into SUMS; None = plain count
+    "flights": (0, None),
+    "delay_rate": (1, 0),
+    "cancel_rate": (2, 0),
+    "mean_arr_delay": (3, 4),
+    "mean_dep_delay": (5, 6),
+}
+
+
+def window_features(
+    partials: pa.Table,
+    table: str,
+    first_day: dt.date,
+    target_days: list[dt.date],
+    planes: pa.Table | None = None,
+) -> pa.Table:
+    """Rolling-window features of every entity active in the longest window, per target day.
+
+    `partials` holds combined daily sums (one row per entity and day index, day 0 = first_day).
+    The result follows `contracts.feature_schema(table)` plus a `date` column (the day).
+    """
+    spec = _TABLES[table]
+    key = spec.keys[0]
+    encoded = pc.dictionary_encode(partials[key]).combine_chunks()
+    codes = encoded.indices.to_numpy()
+    entities = encoded.dictionary
+    n_days = (max(target_days) - first_day).days + 1
+    dense = np.zeros((len(entities), n_days + 1, len(SUMS)))
+    day_idx = partials["day_idx"].to_numpy()
+    inside = (day_idx >= 0) & (day_idx < n_days)
+    values = np.column_stack([partials[name].to_numpy() for name in SUMS])
+    dense[codes[inside], day_idx[inside] + 1] = values[inside]
+    cumulative = np.cumsum(dense, axis=1)  # cumulative[:, i + 1] = sums of days 0..i
+
+    targets = np.array([(day - first_day).days for day in target_days])
+    longest = contracts.MAX_WINDOW_DAYS
+
+    def window(days: int) -> np.ndarray:  # (entities, targets, sums)
+        lower = np.clip(targets + 1 - days, 0, None)
+        return cumulative[:, targets + 1] - cumulative[:, lower]
+
+    active_entity, active_target = np.nonzero(window(longest)[:, :, 0] > 0)
+    columns: dict[str, pa.Array] = {key: entities.take(pa.array(active_entity))}
+    for stat, days in spec.stats:
+        sums = window(days)[active_entity, active_target]
+        numerator, denominator = _STAT_COLUMNS[stat]
+        name = f"{spec.prefix}_{stat}_{days}d"
+        if denominator is None:
+            columns[name] = pa.array(sums[:, numerator].astype(np.int64))
+        else:
+            columns[name] = pa.array(_ratio(sums[:, numerator], sums[:, denominator]), from_pandas=True)
+    if spec.static:
+        at = pc.index_in(columns[key], value_set=planes[key]) if planes is not None else None
+        for col in spec.static:
+            values = planes[col].take(at) if at is not None else pa.nulls(len(active_entity))
+            columns[f"{spec.prefix}_{col}"] = values.cast(pa.int64())
+    days = [target_days[i] for i in range(len(target_days))]
+    stamps = [end_of_day_utc(day) for day in days]
+    columns[contracts.EVENT_TIMESTAMP] = pa.array([stamps[i] for i in active_target], contracts.UTC_US)
+    columns["date"] = pa.array([days[i] for i in active_target], pa.date32())
+    return pa.table(columns)
+
+
+def weather_features(weather: pa.Table, target_days: set[dt.date]) -> pa.Table:
+    """Each origin's observation at each local hour of the day (the first one, if repeated)."""
+    batch = weather.filter(pc.is_in(weather["obs_date"], pa.array(sorted(target_days), pa.date32())))
+    batch = batch.sort_by([("obs_date", "ascending"), ("origin", "ascending"), ("hour", "ascending"), ("obs_ts", "ascending")])
+    keys = np.column_stack(
+        [
+            batch["obs_date"].cast(pa.int32()).to_numpy(),
+            pc.dictionary_encode(batch["origin"]).combine_chunks().indices.to_numpy(),
+            batch["hour"].to_numpy(),
+        ]
+    ) if batch.num_rows else np.empty((0, 3))
+    first = np.ones(batch.num_rows, dtype=bool)
+    first[1:] = np.any(keys[1:] != keys[:-1], axis=1)
+    batch = batch.filter(pa.array(first))
+    days = batch["obs_date"].to_pylist()
+    columns = {"origin": batch["origin"], "hour": batch["hour"]}
+    for col in contracts.WEATHER_COLUMNS:
+        columns[f"wx_{col}"] = batch[col]
+    stamps = {day: end_of_day_utc(day) for day in set(days)}
+    columns[contracts.EVENT_TIMESTAMP] = pa.array([stamps[d] for d in days], contracts.UTC_US)
+    columns["date"] = batch["obs_date"]
+    return pa.table(columns)
+
+
+def to_partition(parts: list[pa.Table], table: str) -> pa.Table:
+    """One day's rows of a feature table, sorted by key, in the contract's schema."""
+    rows = pa.concat_tables(parts).drop_columns(["date"])
+    keys = [(k, "ascending") for k in contracts.TABLE_KEYS[table]]
+    return rows.sort_by(keys).select(contracts.feature_schema(table).names).cast(contracts.feature_schema(table))
