@@ -1,0 +1,100 @@
+"""Every DAG file: imports cleanly, parses fast, imports nothing heavy at top level, and carries
+the header a Runway DAG must have (doc, schedule, tz-aware start, tags, retries, typed params)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DAG_FILES = sorted((REPO / "dags").glob("*.py"))
+HEAVY = {
+    "pandas", "numpy", "feast", "mlflow", "torch", "great_expectations", "evidently", "apache_beam",
+    "xgboost", "lightgbm", "sklearn", "optuna", "pyarrow", "duckdb", "scipy", "matplotlib",
+}
+APPROVED_TAGS = {"runway", "features", "training", "scoring", "monitoring", "operations"}
+EXPECTED_TASKS = {
+    "feature_pipeline": [
+        ("land_raw", "validate_raw"),
+        ("validate_raw", "build_features"),
+        ("build_features", "validate_features"),
+        ("validate_features", "materialize_features"),
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags"))
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert set(EXPECTED_TASKS) <= set(dagbag.dag_ids)
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_no_heavy_import_at_top_level(path):
+    tree = ast.parse(path.read_text())
+    for node in tree.body:
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        heavy = [n for n in names if n.split(".")[0] in HEAVY]
+        assert not heavy, f"{path.name}:{node.lineno} imports {heavy} at top level"
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_parsing_loads_no_heavy_module(path):
+    probe = (
+        "import runpy, sys; runpy.run_path(sys.argv[1]);"
+        f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {sorted(HEAVY)!r});"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"parsing {path.name} loads {out.stdout.strip()}"
+
+
+def test_dag_headers(dagbag):
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.doc_md and len(dag.doc_md) > 80, f"{dag_id}: doc_md"
+        assert dag.start_date is not None and dag.start_date.tzinfo is not None, f"{dag_id}: start_date"
+        assert dag.tags and set(dag.tags) <= APPROVED_TAGS, f"{dag_id}: tags {dag.tags}"
+        assert dag.catchup is False, f"{dag_id}: catchup must be stated False"
+        for task in dag.tasks:
+            assert task.retry_delay is not None, f"{dag_id}.{task.task_id}: retry_delay"
+        assert dag.default_args.get("retries", 0) >= 1, f"{dag_id}: default retries"
+        for name, param in dag.params.items():
+            param = dag.params.get_param(name)
+            assert param.schema.get("type"), f"{dag_id}.{name}: untyped param"
+            assert param.schema.get("title") and param.description, f"{dag_id}.{name}: title/description"
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_TASKS))
+def test_task_graph(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    edges = {(t.task_id, d) for t in dag.tasks for d in t.downstream_task_ids}
+    assert set(EXPECTED_TASKS[dag_id]) <= edges
+
+
+def test_parse_time_per_file_under_half_a_second(airflow_db):
+    """`airflow dags report` times each file's parse; every file must stay under 0.5 s."""
+    out = subprocess.run(
+        [sys.executable, "-m", "airflow", "dags", "report", "-o", "plain"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    durations = {
+        row.split()[0]: row.split()[1] for row in out.stdout.splitlines() if " 0:00:" in row
+    }
+    assert set(durations) == {path.name for path in DAG_FILES}, out.stdout
+    for name, duration in durations.items():
+        assert float(duration.split(":")[-1]) < 0.5, f"{name} parses in {duration}"
