@@ -1,0 +1,294 @@
+"""The model gate: may this candidate become champion?
+
+`evaluate_gate` is a pure function of metrics, so every rule is table-testable. The checks:
+
+- absolute: enough test rows, ROC AUC floor, log-loss skill over the base rate (a model must
+  beat always answering the test window's delayed rate);
+- calibration: expected calibration error (10 bins) at most a bound;
+- change (only when a champion exists, on the SAME test window): AUC may not drop, log loss
+  may not rise, by more than a tolerance;
+- slices: every carrier and origin slice with enough rows reaches a slice AUC floor.
+
+First run (no champion): the change checks cannot be evaluated; the absolute, calibration
+and slice checks decide alone, and the verdict says so.
+
+`compare_with_champion` produces the inputs: the registered candidate and the current
+champion, both loaded from the registry through the pyfunc interface that scoring uses,
+scored on the same test frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Iterable, Mapping
+
+import pandas as pd
+
+from runway.training.metrics import SliceMetric
+from runway.training.registry import MODEL_NAME
+
+FIRST_RUN_POLICY = (
+    "first run: no champion to compare with, so the change checks are not evaluated; the "
+    "absolute, calibration and slice checks decide alone"
+)
+CHAMPION_POLICY = "candidate vs champion {version}, both scored on the same test window"
+
+
+@dataclasses.dataclass(frozen=True)
+class GateThresholds:
+    """Defaults chosen on real 2013 weeks (42-day frames, 7-day validation and test).
+    Sound models scored test AUC 0.64-0.74, ECE 0.02-0.05, worst carrier slice AUC >= 0.59;
+    label-shuffled models AUC 0.47-0.53; models caught by a storm week AUC 0.57-0.60, ECE
+    0.07-0.21. The floors sit between those groups."""
+
+    min_test_rows: int = 1000  # fewer and the metrics below are noise
+    min_roc_auc: float = 0.60  # the schedule-only baseline reaches ~0.64
+    min_log_loss_skill: float = 0.0  # 1 - log_loss / log_loss(base rate): beat the base rate
+    max_ece: float = 0.05  # probabilities are used as such: calibrated within 5 points
+    max_auc_drop: float = 0.01  # vs champion, same window
+    max_log_loss_increase: float = 0.01  # vs champion, same window
+    slice_columns: tuple[str, ...] = ("carrier", "origin")
+    min_slice_rows: int = 300  # smaller slices: AUC standard error > ~0.04, not judged
+    min_slice_auc: float = 0.55
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    name: str
+    kind: str  # absolute | calibration | change | slice
+    observed: float | None
+    threshold: float
+    comparison: str  # ">=" or "<=": how observed must relate to threshold
+    passed: bool
+    detail: str = ""
+
+
+def _check(name: str, kind: str, observed, threshold: float, comparison: str, detail="") -> Check:
+    value = None if observed is None or math.isnan(observed) else float(observed)
+    if value is None:
+        passed = False
+    elif comparison == ">=":
+        passed = value >= threshold
+    else:
+        passed = value <= threshold
+    return Check(name, kind, value, float(threshold), comparison, passed, detail)
+
+
+@dataclasses.dataclass(frozen=True)
+class GateVerdict:
+    checks: tuple[Check, ...]
+    policy: str
+    champion_version: int | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+    def to_dict(self) -> dict:
+        return {
+            "passed": self.passed,
+            "policy": self.policy,
+            "champion_version": self.champion_version,
+            "checks": [dataclasses.asdict(c) for c in self.checks],
+            "notes": list(self.notes),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    def to_markdown(self) -> str:
+        def fmt(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.4g}"
+
+        lines = [
+            f"## Model gate: {'PASSED' if self.passed else 'FAILED'}",
+            "",
+            f"Policy: {self.policy}.",
+            "",
+            f"{len(self.checks) - len(self.failed)} of {len(self.checks)} checks passed.",
+            "",
+            "| check | kind | observed | must be | result |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for c in self.checks:
+            result = "pass" if c.passed else "**FAIL**"
+            lines.append(
+                f"| {c.name} | {c.kind} | {fmt(c.observed)} | {c.comparison} "
+                f"{fmt(c.threshold)} | {result} |"
+            )
+        if self.notes:
+            lines += ["", "Notes:", ""] + [f"- {n}" for n in self.notes]
+        return "\n".join(lines) + "\n"
+
+
+def _slice(item) -> SliceMetric:
+    return item if isinstance(item, SliceMetric) else SliceMetric(
+        **{k: item[k] for k in ("column", "value", "rows", "positives", "roc_auc")}
+    )
+
+
+def _same_window(candidate: Mapping[str, float], champion: Mapping[str, float]) -> None:
+    for key in ("rows", "base_rate"):
+        if key in candidate and key in champion and candidate[key] != champion[key]:
+            raise ValueError(
+                f"candidate and champion metrics come from different test windows ({key}: "
+                f"{candidate[key]} vs {champion[key]}): score both on the same frame"
+            )
+
+
+def evaluate_gate(
+    candidate_metrics: Mapping[str, float],
+    champion_metrics: Mapping[str, float] | None,
+    slice_metrics: Iterable[SliceMetric | Mapping],
+    thresholds: GateThresholds = GateThresholds(),
+    champion_version: int | None = None,
+) -> GateVerdict:
+    """The verdict on a candidate from its test-window metrics (keys as
+    `metrics.classification_metrics`), the champion's on the same rows (None on the first
+    run) and the candidate's slice metrics."""
+    t = thresholds
+    c = candidate_metrics
+    base = c.get("base_log_loss", math.nan)
+    skill = 1 - c["log_loss"] / base if base and not math.isnan(base) else math.nan
+    checks = [
+        _check("test_rows", "absolute", c.get("rows", math.nan), t.min_test_rows, ">="),
+        _check("test_roc_auc", "absolute", c["roc_auc"], t.min_roc_auc, ">="),
+        _check(
+            "test_log_loss_skill",
+            "absolute",
+            skill,
+            t.min_log_loss_skill,
+            ">=",
+            f"1 - {c['log_loss']:.4f} / {base:.4f} (base-rate log loss)",
+        ),
+        _check("test_ece", "calibration", c["ece"], t.max_ece, "<="),
+    ]
+    if champion_metrics is None:
+        policy = FIRST_RUN_POLICY
+    else:
+        _same_window(c, champion_metrics)
+        policy = CHAMPION_POLICY.format(version=champion_version or "(unnamed)")
+        checks += [
+            _check(
+                "roc_auc_vs_champion",
+                "change",
+                c["roc_auc"] - champion_metrics["roc_auc"],
+                -t.max_auc_drop,
+                ">=",
+                f"candidate {c['roc_auc']:.4f} - champion {champion_metrics['roc_auc']:.4f}",
+            ),
+            _check(
+                "log_loss_vs_champion",
+                "change",
+                c["log_loss"] - champion_metrics["log_loss"],
+                t.max_log_loss_increase,
+                "<=",
+                f"candidate {c['log_loss']:.4f} - champion {champion_metrics['log_loss']:.4f}",
+            ),
+        ]
+    notes = []
+    small, single_class = [], []
+    for s in map(_slice, slice_metrics):
+        if s.column not in t.slice_columns:
+            continue
+        if s.rows < t.min_slice_rows:
+            small.append(f"{s.name} ({s.rows})")
+        elif s.roc_auc is None or math.isnan(s.roc_auc):
+            single_class.append(s.name)
+        else:
+            checks.append(
+                _check(
+                    f"slice_roc_auc[{s.name}]",
+                    "slice",
+                    s.roc_auc,
+                    t.min_slice_auc,
+                    ">=",
+                    f"{s.rows} rows, {s.positives} delayed",
+                )
+            )
+    if small:
+        notes.append(f"slices under {t.min_slice_rows} rows not judged: {', '.join(small)}")
+    if single_class:
+        notes.append(f"slices holding one class only, not judged: {', '.join(single_class)}")
+    return GateVerdict(tuple(checks), policy, champion_version, tuple(notes))
+
+
+# ---- inputs from the registry -----------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class GateInputs:
+    candidate_version: int
+    champion_version: int | None
+    candidate: dict[str, float]  # test-window metrics
+    champion: dict[str, float] | None  # same rows, None when there is no champion
+    slices: list[SliceMetric]  # the candidate's
+    test_window: str
+
+
+def compare_with_champion(
+    candidate_version: int,
+    test: pd.DataFrame,
+    *,
+    tracking_uri: str,
+    model_name: str = MODEL_NAME,
+    slice_columns: tuple[str, ...] = GateThresholds.slice_columns,
+) -> GateInputs:
+    """Score the registered candidate and the current champion on the same test frame."""
+    import mlflow
+
+    from runway.training.inputs import labels
+    from runway.training.metrics import classification_metrics, slice_metrics
+    from runway.training.registry import champion_version
+    from runway.training.tracking import tracking
+
+    y = labels(test)
+    champion = champion_version(tracking_uri=tracking_uri, model_name=model_name)
+    with tracking(tracking_uri):
+        scores = mlflow.pyfunc.load_model(f"models:/{model_name}/{candidate_version}").predict(test)
+        champion_metrics = None
+        if champion is not None:
+            reference = mlflow.pyfunc.load_model(f"models:/{model_name}/{champion}").predict(test)
+            champion_metrics = classification_metrics(y, reference)
+    return GateInputs(
+        candidate_version=int(candidate_version),
+        champion_version=champion,
+        candidate=classification_metrics(y, scores),
+        champion=champion_metrics,
+        slices=slice_metrics(test, y, scores, slice_columns),
+        test_window=f"{test['flight_date'].min()}..{test['flight_date'].max()}",
+    )
+
+
+def gate_candidate(
+    candidate_version: int,
+    test: pd.DataFrame,
+    *,
+    tracking_uri: str,
+    model_name: str = MODEL_NAME,
+    thresholds: GateThresholds = GateThresholds(),
+) -> GateVerdict:
+    """Compare with the champion, evaluate the gate, and record the verdict on the version
+    (tags `runway.gate_*`, run artifacts `gate/verdict.{json,md}`). Moves no alias."""
+    from runway.training.registry import record_gate
+
+    inputs = compare_with_champion(
+        candidate_version,
+        test,
+        tracking_uri=tracking_uri,
+        model_name=model_name,
+        slice_columns=thresholds.slice_columns,
+    )
+    verdict = evaluate_gate(
+        inputs.candidate, inputs.champion, inputs.slices, thresholds, inputs.champion_version
+    )
+    verdict = dataclasses.replace(
+        verdict, notes=verdict.notes + (f"test window {inputs.test_window}",)
+    )
+    record_gate(candidate_version, verdict, tracking_uri=tracking_uri, model_name=model_name)
+    return verdict

@@ -1,0 +1,205 @@
+"""The registered model's life: challenger, gate verdicts, promotion, rollback.
+
+Only registry ALIASES move (`champion`, `challenger`); stages are deprecated in MLflow and
+never used. Who moved an alias, and why, is recorded as tags on the model versions. Every
+function takes the tracking URI (tracking and registry are the same store) and the
+registered model's name explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+MODEL_NAME = "flight_delay"
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+TAG_PREFIX = "runway."
+GATE_PASSED_TAG = f"{TAG_PREFIX}gate_passed"  # "true" / "false": set by `record_gate`
+
+
+class RegistryError(ValueError):
+    """A registry flow was refused: unknown version, gate not passed, wrong direction."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AliasChange:
+    alias: str
+    previous: int | None  # the version the alias pointed to before (None: unset)
+    current: int
+
+    @property
+    def changed(self) -> bool:
+        return self.previous != self.current
+
+
+def _client(tracking_uri: str):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def _version(client, model_name: str, version: int | str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version(model_name, str(int(version)))
+    except (MlflowException, ValueError):
+        raise RegistryError(f"{model_name} has no version {version!r}") from None
+
+
+def _alias_version(client, model_name: str, alias: str) -> int | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return int(client.get_model_version_by_alias(model_name, alias).version)
+    except MlflowException:  # no such alias, or no such model yet
+        return None
+
+
+def _require_gate_passed(mv, model_name: str) -> None:
+    verdict = mv.tags.get(GATE_PASSED_TAG)
+    if verdict != "true":
+        state = "was rejected by" if verdict == "false" else "has never been through"
+        raise RegistryError(
+            f"{model_name} version {mv.version} {state} the model gate: only versions that "
+            "passed it can be champion"
+        )
+
+
+def _set_tags(client, model_name: str, version: int, tags: dict[str, object]) -> None:
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, str(version), f"{TAG_PREFIX}{key}", str(value))
+
+
+def champion_version(*, tracking_uri: str, model_name: str = MODEL_NAME) -> int | None:
+    """The version the `champion` alias points to, or None before the first promotion."""
+    return _alias_version(_client(tracking_uri), model_name, CHAMPION)
+
+
+def challenger_version(*, tracking_uri: str, model_name: str = MODEL_NAME) -> int | None:
+    return _alias_version(_client(tracking_uri), model_name, CHALLENGER)
+
+
+def alias_uri(alias: str = CHAMPION, model_name: str = MODEL_NAME) -> str:
+    """`models:/flight_delay@champion`: what batch scoring loads with mlflow.pyfunc."""
+    return f"models:/{model_name}@{alias}"
+
+
+def version_tags(version: int, *, tracking_uri: str, model_name: str = MODEL_NAME) -> dict[str, str]:
+    return dict(_version(_client(tracking_uri), model_name, version).tags)
+
+
+def get_version_metrics(
+    version: int, *, tracking_uri: str, model_name: str = MODEL_NAME
+) -> dict[str, float]:
+    """The metrics of the run that produced `version` (`valid_*`, `test_*`)."""
+    client = _client(tracking_uri)
+    mv = _version(client, model_name, version)
+    return dict(client.get_run(mv.run_id).data.metrics)
+
+
+def set_challenger(
+    version: int, *, tracking_uri: str, model_name: str = MODEL_NAME
+) -> AliasChange:
+    """Point `challenger` at `version` (scored in shadow beside the champion)."""
+    client = _client(tracking_uri)
+    _version(client, model_name, version)
+    previous = _alias_version(client, model_name, CHALLENGER)
+    client.set_registered_model_alias(model_name, CHALLENGER, str(int(version)))
+    return AliasChange(CHALLENGER, previous, int(version))
+
+
+def record_gate(
+    version: int, verdict, *, tracking_uri: str, model_name: str = MODEL_NAME
+) -> None:
+    """Write a `GateVerdict` onto the version (tags) and its run (verdict.json / .md).
+    Re-gating the same version overwrites both."""
+    client = _client(tracking_uri)
+    mv = _version(client, model_name, version)
+    failed = [c.name for c in verdict.checks if not c.passed]
+    summary = f"{'PASSED' if verdict.passed else 'FAILED'} {len(verdict.checks) - len(failed)}"
+    summary += f"/{len(verdict.checks)} checks" + (f"; failed: {', '.join(failed)}" if failed else "")
+    _set_tags(
+        client,
+        model_name,
+        int(version),
+        {
+            "gate_passed": "true" if verdict.passed else "false",
+            "gate_summary": summary[:4000],
+            "gate_policy": verdict.policy,
+            "gate_champion_version": verdict.champion_version or "none",
+        },
+    )
+    client.log_text(mv.run_id, verdict.to_json(), "gate/verdict.json")
+    client.log_text(mv.run_id, verdict.to_markdown(), "gate/verdict.md")
+
+
+def promote(
+    version: int,
+    *,
+    tracking_uri: str,
+    model_name: str = MODEL_NAME,
+    actor: str = "runway",
+    reason: str = "passed the model gate",
+) -> AliasChange:
+    """Point `champion` at `version`, which must have passed the gate. Clears `challenger`
+    when it pointed at the promoted version. Promoting the champion again changes nothing."""
+    client = _client(tracking_uri)
+    mv = _version(client, model_name, version)
+    _require_gate_passed(mv, model_name)
+    previous = _alias_version(client, model_name, CHAMPION)
+    change = AliasChange(CHAMPION, previous, int(version))
+    if not change.changed:
+        return change
+    client.set_registered_model_alias(model_name, CHAMPION, str(int(version)))
+    _set_tags(
+        client,
+        model_name,
+        int(version),
+        {"promoted_by": actor, "promotion_reason": reason, "previous_champion": previous or "none"},
+    )
+    if _alias_version(client, model_name, CHALLENGER) == int(version):
+        client.delete_registered_model_alias(model_name, CHALLENGER)
+    return change
+
+
+def rollback(
+    to_version: int,
+    reason: str,
+    actor: str,
+    *,
+    tracking_uri: str,
+    model_name: str = MODEL_NAME,
+) -> AliasChange:
+    """Move `champion` back to an earlier version that passed the gate, recording who and
+    why on both versions. Rolling back to the current champion changes nothing (a rerun)."""
+    if not reason.strip() or not actor.strip():
+        raise RegistryError("a rollback needs a reason and an actor")
+    client = _client(tracking_uri)
+    mv = _version(client, model_name, to_version)
+    _require_gate_passed(mv, model_name)
+    current = _alias_version(client, model_name, CHAMPION)
+    target = int(to_version)
+    if current is None:
+        raise RegistryError(f"{model_name} has no champion to roll back from: use promote")
+    if target == current:
+        return AliasChange(CHAMPION, current, target)
+    if target > current:
+        raise RegistryError(
+            f"rollback moves champion to an EARLIER version: {target} is newer than the "
+            f"champion {current} (use promote)"
+        )
+    client.set_registered_model_alias(model_name, CHAMPION, str(target))
+    _set_tags(
+        client,
+        model_name,
+        target,
+        {"rollback_from": current, "rollback_reason": reason, "rollback_actor": actor},
+    )
+    _set_tags(
+        client,
+        model_name,
+        current,
+        {"rolled_back_to": target, "rolled_back_reason": reason, "rolled_back_by": actor},
+    )
+    return AliasChange(CHAMPION, current, target)
