@@ -41,7 +41,7 @@ def resolve_days(start: str | None, end: str | None, interval_start: dt.datetime
     return day, day
 
 
-def _days(start: str, end: str) -> list[dt.date]:
+def day_list(start: str, end: str) -> list[dt.date]:
     first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
@@ -52,7 +52,7 @@ def land(settings: Settings, start: str, end: str) -> dict:
 
     source = sources.prepare_source(settings.source_dir, settings.replay_shift, settings.scale)
     first, last = sources.source_days(source)
-    days = _days(start, end)
+    days = day_list(start, end)
     outside = [d.isoformat() for d in days if not first <= d <= last]
     if outside:
         raise RunConfigError(
@@ -68,7 +68,7 @@ def validate_raw(settings: Settings, start: str, end: str) -> dict:
     from runway import validation
 
     results = {}
-    for day in _days(start, end):
+    for day in day_list(start, end):
         results[day.isoformat()] = validation.validate_raw(
             day,
             settings.raw_dir,
@@ -98,9 +98,9 @@ def beam_options(settings: Settings, start: str, end: str) -> dict:
 def validate_features(settings: Settings, start: str, end: str) -> dict:
     from runway import validation
 
-    for day in _days(start, end):
+    for day in day_list(start, end):
         validation.validate_features(day, settings.features_dir, settings.quarantine_dir, settings.gx_dir / "features")
-    return {"days": len(_days(start, end))}
+    return {"days": len(day_list(start, end))}
 
 
 def materialize(settings: Settings, start: str, end: str) -> dict:
@@ -110,7 +110,7 @@ def materialize(settings: Settings, start: str, end: str) -> dict:
 
     store = feature_store.get_store(settings)
     applied = feature_store.apply_definitions(store)
-    first, last = _days(start, end)[0], _days(start, end)[-1]
+    first, last = day_list(start, end)[0], day_list(start, end)[-1]
     # Rows of day D are stamped at the end of D: the run's rows lie in (end of start-1, end of end].
     summary = feature_store.materialize_interval(
         store, end_of_day_utc(first - dt.timedelta(days=1)), end_of_day_utc(last)

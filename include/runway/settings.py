@@ -44,9 +44,21 @@ class Settings:
     feature_service: str = "flight_delay_v1"
     feature_ttl_days: int = 35
 
+    # MLflow
+    model_name: str = "flight_delay"  # the registered model
+    experiment: str = "flight_delay"
+
     # raw gate sanity bounds
     min_flights_per_day: int = 300
     max_flights_per_day: int = 1500
+
+    # monitoring and the retraining trigger
+    drift_threshold: float = 0.5  # share of drifted feature columns that counts as a drift day
+    drift_consecutive_days: int = 3  # drift days in a row (ending today) before retraining
+    auc_drop: float = 0.05  # realized AUC this far below the champion's test AUC is decay
+    retrain_cooldown_days: int = 14  # no drift/decay retraining this soon after the last one
+    drift_sample_rows: int = 5000  # rows of each frame the drift report compares (speed)
+    drift_seed: int = 13  # seed of that sample, so a rerun reports the same drift
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -63,6 +75,17 @@ class Settings:
             ]
             if missing:
                 raise SettingsError(f"the cluster profile needs {', '.join(missing)}")
+        for name, low, high in (
+            ("drift_threshold", 0.0, 1.0),
+            ("auc_drop", 0.0, 1.0),
+            ("drift_consecutive_days", 1, None),
+            ("drift_sample_rows", 1, None),
+            ("retrain_cooldown_days", 0, None),
+        ):
+            value = getattr(self, name)
+            if not (low <= value and (high is None or value <= high)):  # NaN fails too
+                bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
+                raise SettingsError(f"RUNWAY_{name.upper()} must be {bounds}, got {value}")
 
     # ---- derived paths -------------------------------------------------------------
     @property
@@ -85,6 +108,15 @@ class Settings:
     @property
     def features_dir(self) -> Path:
         return self.data_dir / "features"
+
+    @property
+    def scored_dir(self) -> Path:
+        """Scored flights per day (features + scores), read by monitoring."""
+        return self.data_dir / "scored"
+
+    @property
+    def training_dir(self) -> Path:
+        return self.data_dir / "training"
 
     @property
     def reports_dir(self) -> Path:
@@ -141,6 +173,8 @@ def _coerce(field: dataclasses.Field, raw: str):
     try:
         if kind == "int":
             return int(raw)
+        if kind == "float":
+            return float(raw)
         if kind == "Path":
             return Path(raw).expanduser().resolve()
         if kind.startswith("tuple"):

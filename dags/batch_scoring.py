@@ -1,0 +1,57 @@
+"""
+### Batch scoring
+
+Every day, once the day's features are in Feast: scores the next day's scheduled flights with
+`models:/flight_delay@champion`, and in shadow with `@challenger` when one exists. Features are
+read at each flight's prediction time (the end of the day before), exactly as training reads
+them. Predictions are upserted into the `predictions` table by (flight, model version): a
+rerun replaces, never duplicates.
+
+**Rescore** any flight days with `start` and `end` (e.g. after a rollback).
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
+
+PREDICTIONS = Asset(name="predictions", uri="runway://tables/predictions")
+
+
+@dag(
+    dag_id="batch_scoring",
+    doc_md=__doc__,
+    # 01:00 New York: the feature pipeline for the day just ended has run at midnight.
+    schedule=CronDataIntervalTimetable("0 1 * * *", timezone="America/New_York"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="America/New_York"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["runway", "scoring"],
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    params={
+        "start": Param(
+            None, type=["null", "string"], format="date", title="First flight day",
+            description="Optional: score (or rescore) the flights of start..end instead of tomorrow's.",
+        ),
+        "end": Param(
+            None, type=["null", "string"], format="date", title="Last flight day",
+            description="Optional: last flight day, inclusive. Give with 'start'.",
+        ),
+    },
+)
+def batch_scoring():
+    @task(outlets=[PREDICTIONS])
+    def score_flights() -> dict:
+        from runway.scoring_pipeline import flight_days, score
+        from runway.settings import load_settings
+
+        context = get_current_context()
+        params = context["params"]
+        days = flight_days(params.get("start"), params.get("end"), context.get("data_interval_start"))
+        scored_at = context.get("data_interval_end") or context["dag_run"].run_after
+        return score(load_settings(), days, run_id=context["run_id"], scored_at=scored_at)
+
+    score_flights()
+
+
+batch_scoring()

@@ -1,0 +1,78 @@
+"""
+### Model monitoring
+
+Every day, once the day's flights have landed with their outcomes: Evidently data drift of the
+scored flights' features against the champion's training reference, prediction drift, and the
+realized performance (AUC, Brier, calibration) of the predictions made for those flights. The
+figures go to the `monitoring_metrics` table, the HTML report to `.runway/reports/` and MLflow.
+
+Then the retraining decision: drift past its threshold for several consecutive days, or
+realized AUC down by more than the allowed drop against the champion's test AUC, outside the
+cooldown after the champion's training and while no training runs, triggers
+`training_pipeline` with the reason and the evidence as its conf.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
+
+
+@dag(
+    dag_id="model_monitoring",
+    doc_md=__doc__,
+    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="America/New_York"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="America/New_York"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["runway", "monitoring"],
+    render_template_as_native_obj=True,
+    default_args={"retries": 1, "retry_delay": pendulum.duration(minutes=1)},
+    params={
+        "start": Param(
+            None, type=["null", "string"], format="date", title="First day",
+            description="Optional: monitor the flight days start..end (in order) instead of the interval's day.",
+        ),
+        "end": Param(
+            None, type=["null", "string"], format="date", title="Last day",
+            description="Optional: last flight day, inclusive. Give with 'start'.",
+        ),
+        "allow_retraining": Param(
+            True, type="boolean", title="Allow retraining",
+            description="When false, the decision is computed and logged but never triggers training.",
+        ),
+    },
+)
+def model_monitoring():
+    @task
+    def monitor_days() -> dict:
+        from runway.feature_pipeline import day_list, resolve_days
+        from runway.monitoring_pipeline import monitor
+        from runway.settings import load_settings
+
+        context = get_current_context()
+        params = context["params"]
+        days = day_list(*resolve_days(params.get("start"), params.get("end"), context.get("data_interval_start")))
+        computed_at = context.get("data_interval_end") or context["dag_run"].run_after
+        return monitor(load_settings(), days, run_id=context["run_id"], computed_at=computed_at)
+
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def decide_retraining(summary: dict) -> dict | None:
+        from runway.monitoring_pipeline import decide
+
+        context = get_current_context()
+        active = context["ti"].get_dr_count(dag_id="training_pipeline", states=["queued", "running"])
+        conf = decide(summary, training_active=active > 0)
+        return conf if conf and context["params"]["allow_retraining"] else None
+
+    decision = decide_retraining(monitor_days())
+    decision >> TriggerDagRunOperator(
+        task_id="trigger_training",
+        trigger_dag_id="training_pipeline",
+        conf="{{ ti.xcom_pull(task_ids='decide_retraining') }}",
+        wait_for_completion=False,
+    )
+
+
+model_monitoring()

@@ -1,0 +1,58 @@
+"""
+### Model rollback
+
+Moves the `champion` alias of `flight_delay` back to an earlier version that passed the model
+gate, and records who asked and why as tags on the versions. Manual only: trigger it from the
+UI's form or the REST API with `version` and `reason`.
+
+Batch scoring picks the new champion up on its next run; rescore a day with `batch_scoring`
+and `start`/`end` to apply it to days already scored.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+
+MODEL = Asset(name="model", uri="runway://models/flight_delay")
+
+
+@dag(
+    dag_id="model_rollback",
+    doc_md=__doc__,
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="America/New_York"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["runway", "operations"],
+    default_args={"retries": 1, "retry_delay": pendulum.duration(seconds=30)},
+    params={
+        "version": Param(
+            type="integer", minimum=1, title="Version to restore",
+            description="The flight_delay version that becomes champion again (it must have passed the gate).",
+        ),
+        "reason": Param(
+            type="string", minLength=3, maxLength=2000, title="Reason",
+            description="Why the champion is rolled back; recorded on the model versions.",
+        ),
+    },
+)
+def model_rollback():
+    @task(outlets=[MODEL])
+    def rollback_champion() -> dict:
+        from runway.settings import load_settings
+        from runway.training.registry import rollback
+
+        context = get_current_context()
+        params, settings = context["params"], load_settings()
+        actor = context["dag_run"].conf.get("actor") or f"airflow:{context['run_id']}"
+        change = rollback(
+            params["version"], params["reason"], actor,
+            tracking_uri=settings.mlflow_uri, model_name=settings.model_name,
+        )
+        return {"champion": change.current, "previous": change.previous, "changed": change.changed}
+
+    rollback_champion()
+
+
+model_rollback()

@@ -1,0 +1,174 @@
+"""The steps of `model_monitoring`: monitor scored days, then decide on retraining.
+
+For each day: data drift of the scored flights' features against the reference the model that
+scored them was trained with (its test window, logged at training), prediction drift, and the
+realized performance once the day's outcomes have landed. Figures go to `monitoring_metrics`;
+the HTML reports to the reports folder and MLflow. The decision is taken day by day, in order,
+on what the table holds up to that day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from runway import contracts
+from runway.settings import Settings
+
+log = logging.getLogger(__name__)
+MONITORING_EXPERIMENT_SUFFIX = "-monitoring"
+
+
+def reference_frame(settings: Settings, version: int) -> pd.DataFrame:
+    """The drift reference of a model version (cached locally once downloaded)."""
+    from runway.training.registry import _client  # noqa: PLC2701 - same package
+    from runway.training_pipeline import REFERENCE_ARTIFACT
+
+    cache = settings.home / "references" / f"{settings.model_name}-v{version}.parquet"
+    if not cache.exists():
+        client = _client(settings.mlflow_uri)
+        run_id = client.get_model_version(settings.model_name, str(version)).run_id
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        downloaded = client.download_artifacts(run_id, REFERENCE_ARTIFACT, str(cache.parent))
+        Path(downloaded).replace(cache)
+    return pd.read_parquet(cache)
+
+
+def _champion_facts(settings: Settings, version: int) -> tuple[float, dt.date | None]:
+    """The version's test AUC and the last day of its training window."""
+    from runway.training import registry
+
+    metrics = registry.get_version_metrics(version, tracking_uri=settings.mlflow_uri, model_name=settings.model_name)
+    tags = registry.version_tags(version, tracking_uri=settings.mlflow_uri, model_name=settings.model_name)
+    window = tags.get("runway.training_window", "")
+    trained_until = dt.date.fromisoformat(window.split("..")[-1]) if ".." in window else None
+    return float(metrics.get("test_roc_auc", "nan")), trained_until
+
+
+def _labels(raw_dir: Path, day: dt.date) -> pd.DataFrame | None:
+    from runway import entities
+
+    try:
+        flights = entities.read_flights(raw_dir, [day])
+    except FileNotFoundError:
+        return None
+    return entities.entity_rows(flights, with_label=True)[["flight_id", contracts.LABEL]]
+
+
+def monitor_day(settings: Settings, day: dt.date, run_id: str, computed_at: dt.datetime) -> dict:
+    """Monitor one day's scored flights; write its metric rows; return its figures."""
+    from runway import monitoring, scoring, sql
+
+    scored = scoring.read_scored(settings.scored_dir, [day])
+    if scored.empty:
+        return {"day": day.isoformat(), "status": "no scored flights"}
+    version = int(scored["champion_version"].iloc[0])
+    reference = reference_frame(settings, version)
+    html = settings.reports_dir / "monitoring" / f"drift-{day}.html"
+    drift = monitoring.drift_report(
+        reference, scored, list(contracts.ALL_FEATURES), settings.drift_sample_rows, settings.drift_seed, html
+    )
+    figures = {
+        "drift_share": drift["drift_share"],
+        "drifted_columns": drift["drifted_columns"],
+        "flights_scored": len(scored),
+    }
+    shift = monitoring.prediction_drift(reference["score_champion"], scored["score_champion"])
+    figures.update({f"prediction_{k}": v for k, v in shift.items() if isinstance(v, (int, float))})
+    labels = _labels(settings.raw_dir, day)
+    status = "labels not landed yet"
+    if labels is not None:
+        joined = scored[["flight_id", "score_champion"]].merge(labels, on="flight_id")
+        realized = monitoring.realized_performance(joined[contracts.LABEL].to_numpy(), joined["score_champion"].to_numpy())
+        figures.update({f"realized_{k}": v for k, v in realized.items() if v is not None})
+        status = "monitored"
+    engine = sql.engine(settings.sql_url)
+    sql.ensure_tables(engine)
+    sql.upsert(engine, sql.monitoring_metrics, monitoring.metric_rows(day, version, figures, run_id, computed_at))
+    return {"day": day.isoformat(), "status": status, "model_version": version, "report": str(html), **figures}
+
+
+def _history(settings: Settings, version: int, day: dt.date) -> pd.DataFrame:
+    import sqlalchemy as sa
+
+    from runway import sql
+
+    table = sql.monitoring_metrics
+    query = sa.select(table.c.day, table.c.metric, table.c.value).where(
+        table.c.model_version == version, table.c.day <= day
+    )
+    with sql.engine(settings.sql_url).connect() as conn:
+        return pd.DataFrame(conn.execute(query).fetchall(), columns=["day", "metric", "value"])
+
+
+def monitor(settings: Settings, days: list[dt.date], *, run_id: str, computed_at: dt.datetime) -> dict:
+    """Monitor the days in order; the first day whose decision says retrain is kept."""
+    from runway import monitoring
+
+    results, decision = [], None
+    for day in days:
+        figures = monitor_day(settings, day, run_id, computed_at)
+        results.append(figures)
+        log.info("monitoring %s", json.dumps(figures, default=str))
+        if decision is not None or "model_version" not in figures:
+            continue
+        test_auc, trained_until = _champion_facts(settings, figures["model_version"])
+        verdict = monitoring.retraining_decision(
+            _history(settings, figures["model_version"], day),
+            today=day,
+            champion_test_auc=test_auc,
+            last_retrain=dt.datetime.combine(trained_until, dt.time()) if trained_until else None,
+            training_active=False,
+            drift_threshold=settings.drift_threshold,
+            consecutive_days=settings.drift_consecutive_days,
+            auc_drop=settings.auc_drop,
+            cooldown_days=settings.retrain_cooldown_days,
+        )
+        log.info("retraining decision for %s: %s %s", day, verdict.retrain, verdict.reason)
+        if verdict.retrain:
+            decision = {"day": day.isoformat(), "reason": verdict.reason, "evidence": verdict.evidence}
+    _log_reports(settings, results, run_id)
+    return {"days": results, "decision": decision}
+
+
+def _log_reports(settings: Settings, results: list[dict], run_id: str) -> None:
+    """One MLflow run per monitoring run: the daily figures as metrics, the HTML reports."""
+    import mlflow
+
+    from runway.training.tracking import ensure_experiment, tracking
+
+    monitored = [r for r in results if "model_version" in r]
+    if not monitored:
+        return
+    with tracking(settings.mlflow_uri) as client:
+        experiment = ensure_experiment(
+            client, settings.experiment + MONITORING_EXPERIMENT_SUFFIX, settings.mlflow_artifacts_dir.as_uri()
+        )
+        with mlflow.start_run(experiment_id=experiment, run_name=f"monitoring {monitored[0]['day']}..{monitored[-1]['day']}"):
+            mlflow.set_tag("airflow_run_id", run_id)
+            for result in monitored:
+                step = dt.date.fromisoformat(result["day"]).toordinal()
+                mlflow.log_metrics({k: float(v) for k, v in result.items() if isinstance(v, (int, float))}, step=step)
+                mlflow.log_artifact(result["report"], "drift_reports")
+
+
+def decide(summary: dict, training_active: bool, window_days: int = 42) -> dict | None:
+    """The conf of the training run to trigger, or None."""
+    decision = summary.get("decision")
+    if not decision:
+        return None
+    if training_active:
+        log.info("retraining wanted (%s) but a training run is active: not triggering", decision["reason"])
+        return None
+    end = dt.date.fromisoformat(decision["day"])
+    return {
+        "reason": f"{decision['reason']} detected on {end}",
+        "evidence": decision["evidence"],
+        "window_start": (end - dt.timedelta(days=window_days - 1)).isoformat(),
+        "window_end": end.isoformat(),
+        "promotion": "auto",
+    }

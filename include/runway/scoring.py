@@ -1,0 +1,122 @@
+"""Batch scoring: tomorrow's scheduled flights, scored by the champion (and the challenger).
+
+Features come from Feast at each flight's prediction time (`entities.prediction_time`, the
+definition training uses), so a rescored past day gets exactly what it would have got then.
+Predictions are upserted by (flight_id, model_version); the scored frame (features + scores)
+is kept per day for monitoring's drift check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from runway import entities
+from runway.io import partition_file, write_parquet_atomic
+
+log = logging.getLogger(__name__)
+SCORED_TABLE = "scored"
+
+
+class ChampionMissing(LookupError):
+    """No model version carries the champion alias: scoring refuses and writes nothing."""
+
+
+def scheduled_flights(source: Path, day: dt.date) -> pd.DataFrame:
+    """The schedule of `day` from the replayed source: what is known the day before.
+
+    Outcome columns (delays, times flown) are never read here.
+    """
+    columns = ["flight_id", "flight_date", "carrier", "flight", "tailnum", "origin", "dest",
+               "sched_dep_time", "hour", "distance", "sched_dep_ts"]
+    table = ds.dataset(Path(source) / "flights.parquet").to_table(
+        columns=columns, filter=ds.field("flight_date") == day
+    )
+    return table.to_pandas()
+
+
+def _models(tracking_uri: str, model_name: str) -> dict[str, tuple[int, object]]:
+    """{alias: (version, pyfunc model)} for the champion and a distinct challenger."""
+    import mlflow
+    from runway.training import registry
+
+    champion = registry.champion_version(tracking_uri=tracking_uri, model_name=model_name)
+    if champion is None:
+        raise ChampionMissing(
+            f"registered model {model_name!r} has no 'champion' alias: run training_pipeline "
+            "(or model_rollback) first; nothing was scored"
+        )
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    models = {"champion": (champion, mlflow.pyfunc.load_model(f"models:/{model_name}@champion"))}
+    challenger = registry.challenger_version(tracking_uri=tracking_uri, model_name=model_name)
+    if challenger is not None and challenger != champion:
+        models["challenger"] = (challenger, mlflow.pyfunc.load_model(f"models:/{model_name}@challenger"))
+    return models
+
+
+def score_days(
+    *,
+    store,
+    source: Path,
+    days: list[dt.date],
+    tracking_uri: str,
+    model_name: str,
+    sql_url: str,
+    scored_dir: Path,
+    run_id: str,
+    scored_at: dt.datetime,
+) -> dict:
+    """Score the flights of each day; upsert predictions; keep the scored frames."""
+    from runway import feature_store, sql
+
+    models = _models(tracking_uri, model_name)  # refuses before anything is written
+    engine = sql.engine(sql_url)
+    sql.ensure_tables(engine)
+    summary = {"days": len(days), "flights": 0, "models": {a: v for a, (v, _) in models.items()}}
+    for day in days:
+        flights = scheduled_flights(source, day)
+        if flights.empty:
+            log.info("no flights scheduled on %s: nothing to score", day)
+            continue
+        frame = feature_store.historical_features(store, entities.entity_rows(flights, with_label=False))
+        rows = []
+        for alias, (version, model) in models.items():
+            scores = pd.Series(model.predict(frame), index=frame.index).astype("float64")
+            frame[f"score_{alias}"] = scores.to_numpy()
+            rows += [
+                {
+                    "flight_id": flight_id,
+                    "model_version": version,
+                    "flight_date": day,
+                    "model_alias": alias,
+                    "score": float(score),
+                    "scored_at": scored_at,
+                    "run_id": run_id,
+                }
+                for flight_id, score in zip(frame["flight_id"], scores)
+            ]
+        frame["champion_version"] = models["champion"][0]
+        sql.upsert(engine, sql.predictions, rows)
+        write_parquet_atomic(
+            pa.Table.from_pandas(frame, preserve_index=False),
+            partition_file(scored_dir, SCORED_TABLE, day.isoformat()),
+        )
+        summary["flights"] += len(frame)
+        log.info("scored %d flights of %s with %s", len(frame), day, summary["models"])
+    return summary
+
+
+def read_scored(scored_dir: Path, days: list[dt.date]) -> pd.DataFrame:
+    """The scored frames of `days` that exist (features, scores, champion version)."""
+    paths = [partition_file(scored_dir, SCORED_TABLE, d.isoformat()) for d in days]
+    present = [str(p) for p in paths if p.exists()]
+    if not present:
+        return pd.DataFrame()
+    return pd.concat([pd.read_parquet(p) for p in present], ignore_index=True)
+

@@ -1,0 +1,178 @@
+"""The steps of `training_pipeline`, one function per Airflow task.
+
+Training set from Feast -> one candidate per family (each its own task) -> the best candidate
+through the model gate against the champion -> challenger, and champion when the promotion
+policy says so. Every step takes the settings and its inputs explicitly and returns a small
+JSON-able summary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+
+from runway.settings import REPO_ROOT, Settings
+
+log = logging.getLogger(__name__)
+FAMILIES = ("xgboost", "lightgbm", "torch")
+BASELINE = "logreg"
+REFERENCE_ARTIFACT = "reference/reference.parquet"  # monitoring's drift reference
+REFERENCE_ROWS = 20_000
+
+
+def training_window(window_start: str | None, window_end: str | None, days: int, last_day: dt.date) -> tuple[dt.date, dt.date]:
+    """The explicit window, else the `days` days ending `last_day`."""
+    if bool(window_start) != bool(window_end):
+        raise ValueError("params 'window_start' and 'window_end' go together: give both or neither")
+    if window_start:
+        start, end = dt.date.fromisoformat(window_start), dt.date.fromisoformat(window_end)
+    else:
+        start, end = last_day - dt.timedelta(days=days - 1), last_day
+    if end < start:
+        raise ValueError(f"training window ends ({end}) before it starts ({start})")
+    return start, end
+
+
+def build_training_set(settings: Settings, start: dt.date, end: dt.date, run_id: str) -> dict:
+    from runway import feature_store, training_set
+
+    out = settings.training_dir / _safe(run_id) / "training_set.parquet"
+    store = feature_store.get_store(settings)
+    return training_set.build_training_set(store, settings.raw_dir, start, end, out)
+
+
+def _safe(run_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _splits(path: str, valid_days: int, test_days: int):
+    from runway.training.data import split_by_date
+
+    frame = pd.read_parquet(path)
+    return frame, split_by_date(frame, valid_days, test_days)
+
+
+def train_family(
+    settings: Settings,
+    family: str,
+    data_path: str,
+    *,
+    n_trials: int,
+    timeout_s: float,
+    valid_days: int,
+    test_days: int,
+    airflow_run_id: str,
+    seed: int = 0,
+) -> dict:
+    """Tune one family, log it to MLflow and register a version of the model."""
+    from runway.training.candidates import train_candidate
+    from runway.training.data import training_data_hash
+    from runway.training.tracking import lineage_tags, log_candidate
+
+    frame, split = _splits(data_path, valid_days, test_days)
+    result = train_candidate(family, split.train, split.valid, n_trials=n_trials, timeout_s=timeout_s, seed=seed)
+    windows = split.windows()
+    tags = lineage_tags(
+        feature_service=settings.feature_service,
+        feature_service_version=settings.feature_service.rsplit("_v", 1)[-1],
+        training_window=f"{frame['flight_date'].min()}..{frame['flight_date'].max()}",
+        data_hash=training_data_hash(frame),
+        git_commit=_git_commit(),
+        airflow_run_id=airflow_run_id,
+    )
+    logged = log_candidate(
+        result,
+        split.test,
+        settings.mlflow_uri,
+        settings.experiment,
+        tags,
+        artifact_location=settings.mlflow_artifacts_dir.as_uri(),
+        model_name=settings.model_name,
+    )
+    summary = {
+        "family": family,
+        "version": logged.version,
+        "run_id": logged.run_id,
+        "device": result.device,
+        "trials": result.trials,
+        "fit_seconds": round(result.fit_seconds, 1),
+        "valid_auc": round(logged.valid_metrics.get("roc_auc", float("nan")), 4),
+        "test_auc": round(logged.test_metrics.get("roc_auc", float("nan")), 4),
+        "windows": windows,
+    }
+    log.info("candidate %s", json.dumps(summary))
+    return summary
+
+
+def gate_best(settings: Settings, candidates: list[dict], data_path: str, test_days: int, valid_days: int) -> dict:
+    """Pick the best model family by validation AUC and put it through the gate."""
+    from runway.training.gate import gate_candidate
+
+    contenders = [c for c in candidates if c and c["family"] != BASELINE]
+    if not contenders:
+        raise ValueError("no candidate was trained: 'families' selected none, or all failed")
+    best = max(contenders, key=lambda c: c["valid_auc"])
+    _, split = _splits(data_path, valid_days, test_days)
+    verdict = gate_candidate(best["version"], split.test, tracking_uri=settings.mlflow_uri, model_name=settings.model_name)
+    report = verdict.to_markdown()
+    log.info("model gate for %s version %s:\n%s", best["family"], best["version"], report)
+    baseline = next((c for c in candidates if c and c["family"] == BASELINE), None)
+    _log_reference(settings, best, split.test)
+    return {
+        "family": best["family"],
+        "version": best["version"],
+        "passed": verdict.passed,
+        "policy": verdict.policy,
+        "failed_checks": [c.name for c in verdict.checks if not c.passed],
+        "test_auc": {c["family"]: c["test_auc"] for c in candidates if c},
+        "baseline_test_auc": baseline["test_auc"] if baseline else None,
+    }
+
+
+def _log_reference(settings: Settings, best: dict, test: pd.DataFrame) -> None:
+    """Keep the candidate's test window, with its scores, as monitoring's drift reference."""
+    import tempfile
+
+    import mlflow
+
+    from runway.training.tracking import tracking
+
+    sample = test.sample(min(len(test), REFERENCE_ROWS), random_state=settings.drift_seed)
+    with tracking(settings.mlflow_uri) as client:
+        model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{best['version']}")
+        sample = sample.assign(score_champion=model.predict(sample))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
+            sample.to_parquet(path, index=False)
+            client.log_artifact(best["run_id"], str(path), str(Path(REFERENCE_ARTIFACT).parent))
+
+
+def promote(settings: Settings, verdict: dict, policy: str, actor: str, reason: str) -> dict:
+    """A passing model becomes challenger; champion too under the `auto` policy."""
+    from runway.training import registry
+
+    if not verdict["passed"]:
+        raise RuntimeError(
+            f"{settings.model_name} version {verdict['version']} failed the model gate "
+            f"({', '.join(verdict['failed_checks'])}): it stays unpromoted, the champion is unchanged"
+        )
+    kwargs = {"tracking_uri": settings.mlflow_uri, "model_name": settings.model_name}
+    registry.set_challenger(verdict["version"], **kwargs)
+    if policy == "auto":
+        change = registry.promote(verdict["version"], actor=actor, reason=reason, **kwargs)
+        return {"champion": change.current, "previous_champion": change.previous, "policy": policy}
+    return {"challenger": verdict["version"], "champion": registry.champion_version(**kwargs), "policy": policy}
