@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the system (Debian) packages that Runway's tests need, only when they are missing;
+# idempotent and quiet, it prints one line saying what it did.
+#   docker-compose: Debian's Python docker-compose 1.29, which renders `docker-compose config`
+#   without a Docker engine (tests/integration/test_compose.py validates docker-compose.yaml).
+#   --no-install-recommends keeps the Docker engine (docker.io, a recommend) off the machine.
+set -euo pipefail
+
+if command -v docker-compose >/dev/null 2>&1; then
+    echo "ensure_system_packages: docker-compose already installed ($(command -v docker-compose)), nothing to do"
+    exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "ensure_system_packages: docker-compose is missing and there is no apt-get here: install docker-compose 1.29 by hand" >&2
+    exit 1
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    sudo=(sudo)
+fi
+
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+export DEBIAN_FRONTEND=noninteractive
+if ! { "${sudo[@]}" apt-get update -qq \
+        && "${sudo[@]}" apt-get install -y -qq --no-install-recommends docker-compose; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "ensure_system_packages: installing docker-compose with apt-get failed (output above)" >&2
+    exit 1
+fi
+echo "ensure_system_packages: installed docker-compose ($(docker-compose version --short 2>/dev/null || echo '?')) with apt-get"
