@@ -10,6 +10,7 @@ ENV := source scripts/env.sh &&
 .PHONY: install demo test bench lock airflow clean
 
 install: $(VENV)/.installed
+	@bash scripts/ensure_system_packages.sh
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
