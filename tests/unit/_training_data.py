@@ -2,7 +2,8 @@
 
 The production features come from the Beam job through Feast; this stand-in computes the same
 contract (`contracts.ALL_FEATURES`, day D's windows for flights of day D+1) directly from the
-raw flights, weather and planes, so the models learn from real signal on real days.
+raw flights, weather and planes, on the shared entity rows (`entities.entity_rows`), so the
+models learn from real signal on real days.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from runway import contracts, sources
-from runway.settings import LOCAL_TZ, Settings
+from runway.entities import entity_rows
+from runway.settings import Settings
 
 
 def _rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
@@ -71,13 +73,14 @@ def training_frame(home: Path, first: dt.date, days: int) -> pd.DataFrame:
     end = start + pd.Timedelta(days=days)
     history = start - pd.Timedelta(days=contracts.MAX_WINDOW_DAYS)
     flights = flights[(flights["day"] >= history) & (flights["day"] < end)].copy()
-    flights["route"] = flights["origin"] + "-" + flights["dest"]
+    flights["route"] = flights["origin"] + "-" + flights["dest"]  # as entities.entity_rows
     flights[contracts.LABEL] = (
         flights["arr_delay"].isna() | (flights["arr_delay"] >= contracts.LABEL_DELAY_MINUTES)
     ).astype("int64")
     flights["cancelled"] = flights["dep_time"].isna().astype("int64")
 
-    frame = flights[flights["day"] >= start].copy()
+    frame = entity_rows(flights[flights["day"] >= start], with_label=True)
+    frame["day"] = pd.to_datetime(frame["flight_date"])
     all_days = pd.date_range(history, end, freq="D")
     for table in contracts.ENTITY_TABLES:
         stats = _window_stats(flights, all_days, table)
@@ -97,8 +100,6 @@ def training_frame(home: Path, first: dt.date, days: int) -> pd.DataFrame:
         how="left",
     )
 
-    midnight = frame["day"].dt.tz_localize(LOCAL_TZ).dt.tz_convert("UTC")
-    frame[contracts.EVENT_TIMESTAMP] = midnight.astype("datetime64[us, UTC]")
     for col in contracts.ALL_FEATURES:
         frame[col] = frame[col].astype("float64")
     columns = ["flight_id", "flight_date", contracts.EVENT_TIMESTAMP, *contracts.ENTITY_COLUMNS,
@@ -110,3 +111,20 @@ def shuffled_labels(frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """The same rows with the label permuted: no signal left to learn."""
     rng = np.random.default_rng(seed)
     return frame.assign(**{contracts.LABEL: rng.permutation(frame[contracts.LABEL].to_numpy())})
+
+
+# The shared sample: real late-April..early-June 2013 flights replayed onto 2026, split into
+# four weeks of training, one of validation, one of test.
+SAMPLE_FIRST = dt.date(2026, 4, 28)
+SAMPLE_DAYS = 42
+VALID_DAYS = 7
+TEST_DAYS = 7
+
+
+def sample_frame(tmp_path_factory) -> pd.DataFrame:
+    """The sample, built once per pytest session and shared by the training test files."""
+    path = tmp_path_factory.getbasetemp() / "runway-training-sample" / "frame.parquet"
+    if not path.exists():
+        frame = training_frame(path.parent, SAMPLE_FIRST, SAMPLE_DAYS)
+        frame.to_parquet(path, index=False)
+    return pd.read_parquet(path)

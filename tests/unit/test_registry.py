@@ -1,0 +1,218 @@
+"""MLflow logging and the registry flows against a real MLflow store (SQLite + local
+artifacts): register, gate, challenger, promote, rollback; label noise never becomes champion."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from runway.training import registry
+from runway.training.candidates import train_candidate
+from runway.training.data import split_by_date, training_data_hash
+from runway.training.gate import FIRST_RUN_POLICY, gate_candidate
+from runway.training.inputs import RAW_INPUTS
+from runway.training.registry import RegistryError
+from runway.training.tracking import LINEAGE_KEYS, lineage_tags, log_candidate, tracking
+from tests.unit._training_data import TEST_DAYS, VALID_DAYS, sample_frame, shuffled_labels
+
+EXPERIMENT = "flight_delay_tests"
+BUDGET = {"n_trials": 2, "timeout_s": 20.0, "seed": 0, "threads": 1}
+
+
+@dataclasses.dataclass
+class Store:
+    uri: str
+    artifacts: Path
+    split: object
+    good: object  # a LightGBM candidate on the real labels
+    noise: object  # the same family on shuffled labels
+    tags: dict
+    first: object  # `good` logged once into registry.MODEL_NAME
+
+    def log(self, result, model_name: str = registry.MODEL_NAME):
+        return log_candidate(
+            result,
+            self.split.test,
+            self.uri,
+            EXPERIMENT,
+            self.tags,
+            artifact_location=self.artifacts,
+            model_name=model_name,
+        )
+
+    def kw(self, model_name: str = registry.MODEL_NAME) -> dict:
+        return {"tracking_uri": self.uri, "model_name": model_name}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Store:
+    home = tmp_path_factory.mktemp("mlflow")
+    split = split_by_date(sample_frame(tmp_path_factory), VALID_DAYS, TEST_DAYS)
+    good = train_candidate("lightgbm", split.train, split.valid, **BUDGET)
+    noise = train_candidate(
+        "lightgbm", shuffled_labels(split.train, 1), shuffled_labels(split.valid, 2), **BUDGET
+    )
+    tags = lineage_tags(
+        feature_service="flight_delay_v1",
+        feature_service_version=1,
+        training_window="..".join(split.windows()["train"].split("..")),
+        data_hash=training_data_hash(split.train),
+        git_commit="0123abcd",
+        airflow_run_id="manual__2026-06-09T00:00:00+00:00",
+    )
+    s = Store(f"sqlite:///{home / 'mlflow.db'}", home / "artifacts", split, good, noise, tags, None)
+    s.first = s.log(good)
+    return s
+
+
+# ---- what a logged candidate holds ---------------------------------------------------------------
+def test_run_holds_params_metrics_plots_and_lineage(store):
+    client = MlflowClient(tracking_uri=store.uri)
+    run = client.get_run(store.first.run_id)
+    assert run.data.params["family"] == "lightgbm"
+    assert run.data.params["device"] == "cpu"
+    assert int(run.data.params["trials"]) >= 1
+    for name in ("roc_auc", "pr_auc", "log_loss", "brier", "ece"):
+        assert run.data.metrics[f"valid_{name}"] == pytest.approx(store.good.valid_metrics[name])
+        assert run.data.metrics[f"test_{name}"] == pytest.approx(store.first.test_metrics[name])
+    for key in LINEAGE_KEYS:
+        assert run.data.tags[f"runway.{key}"] == store.tags[f"runway.{key}"]
+    plots = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert plots == {"roc.png", "pr.png", "calibration.png", "feature_importance.png"}
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.artifact_location == store.artifacts.resolve().as_uri()
+    assert any(store.artifacts.rglob("roc.png")) and any(store.artifacts.rglob("scorer.pkl"))
+
+
+def test_registered_version_scores_raw_frames_through_pyfunc(store):
+    first = store.first
+    assert first.model_uri == f"models:/{registry.MODEL_NAME}/{first.version}"
+    client = MlflowClient(tracking_uri=store.uri, registry_uri=store.uri)
+    mv = client.get_model_version(registry.MODEL_NAME, str(first.version))
+    assert mv.run_id == first.run_id
+    assert mv.tags["runway.data_hash"] == store.tags["runway.data_hash"]
+    assert mv.tags["runway.family"] == "lightgbm"
+    with tracking(store.uri):
+        model = mlflow.pyfunc.load_model(first.model_uri)
+    assert model.metadata.signature.inputs.input_names() == list(RAW_INPUTS)
+    frame = store.split.test  # the whole frame, extra columns included
+    scores = model.predict(frame)
+    assert isinstance(scores, np.ndarray) and scores.shape == (len(frame),)
+    np.testing.assert_allclose(scores, store.good.model.predict_proba(frame))
+    with pytest.raises(Exception, match="wx_temp"):
+        model.predict(frame.drop(columns=["wx_temp"]))
+
+
+def test_lineage_tags_are_required(store):
+    tags = {k: v for k, v in store.tags.items() if k != "runway.git_commit"}
+    with pytest.raises(ValueError, match="runway.git_commit"):
+        log_candidate(store.good, store.split.test, store.uri, EXPERIMENT, tags)
+
+
+def test_tracking_leaves_the_process_wide_uri_alone(store):
+    before = os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_REGISTRY_URI")
+    with tracking(store.uri):
+        assert mlflow.get_tracking_uri() == store.uri
+    assert (os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_REGISTRY_URI")) == before
+    assert mlflow.get_tracking_uri() != store.uri
+
+
+def test_version_metrics_come_from_its_run(store):
+    metrics = registry.get_version_metrics(store.first.version, **store.kw())
+    assert metrics["test_roc_auc"] == pytest.approx(store.first.test_metrics["roc_auc"])
+    with pytest.raises(RegistryError, match="no version 999"):
+        registry.get_version_metrics(999, **store.kw())
+
+
+# ---- registry flows -------------------------------------------------------------------------------
+def test_gate_promote_challenger_and_rollback_flow(store):
+    kw = store.kw()
+    v1 = store.first.version
+    assert registry.champion_version(**kw) is None
+    # first run: absolute checks only, stated; the verdict is recorded on the version and run
+    verdict = gate_candidate(v1, store.split.test, **kw)
+    assert verdict.passed and verdict.policy == FIRST_RUN_POLICY
+    assert registry.version_tags(v1, **kw)["runway.gate_passed"] == "true"
+    client = MlflowClient(tracking_uri=store.uri)
+    saved = client.download_artifacts(store.first.run_id, "gate/verdict.json")
+    assert json.loads(Path(saved).read_text())["passed"] is True
+
+    change = registry.promote(v1, actor="ci", reason="first champion", **kw)
+    assert (change.previous, change.current, change.changed) == (None, v1, True)
+    assert registry.champion_version(**kw) == v1
+    with tracking(store.uri):
+        champion = mlflow.pyfunc.load_model(registry.alias_uri())
+    np.testing.assert_allclose(champion.predict(store.split.test.head(20)),
+                               store.good.model.predict_proba(store.split.test.head(20)))
+
+    # a retrain (same data, same model): challenger first, then gated against the champion
+    v2 = store.log(store.good).version
+    assert registry.set_challenger(v2, **kw).current == v2
+    assert registry.challenger_version(**kw) == v2
+    with pytest.raises(RegistryError, match="never been through the model gate"):
+        registry.promote(v2, **kw)
+    verdict = gate_candidate(v2, store.split.test, **kw)
+    assert verdict.passed and f"champion {v1}" in verdict.policy
+    assert {c.name for c in verdict.checks if c.kind == "change"} == {
+        "roc_auc_vs_champion",
+        "log_loss_vs_champion",
+    }
+    change = registry.promote(v2, actor="ci", reason="passed the model gate", **kw)
+    assert (change.previous, change.current) == (v1, v2)
+    assert registry.challenger_version(**kw) is None  # promoted: no longer a challenger
+    tags = registry.version_tags(v2, **kw)
+    assert (tags["runway.promoted_by"], tags["runway.previous_champion"]) == ("ci", str(v1))
+    assert not registry.promote(v2, **kw).changed  # a rerun changes nothing
+
+    # rollback to the earlier version, who and why recorded on both versions
+    assert not registry.rollback(v2, "rerun", "oncall", **kw).changed
+    change = registry.rollback(v1, "v2 scores drifted", "oncall@runway", **kw)
+    assert (change.previous, change.current) == (v2, v1)
+    assert registry.champion_version(**kw) == v1
+    back = registry.version_tags(v1, **kw)
+    assert back["runway.rollback_from"] == str(v2)
+    assert back["runway.rollback_reason"] == "v2 scores drifted"
+    assert back["runway.rollback_actor"] == "oncall@runway"
+    demoted = registry.version_tags(v2, **kw)
+    assert (demoted["runway.rolled_back_to"], demoted["runway.rolled_back_by"]) == (
+        str(v1),
+        "oncall@runway",
+    )
+
+    with pytest.raises(RegistryError, match="EARLIER"):
+        registry.rollback(v2, "forward", "oncall", **kw)
+    with pytest.raises(RegistryError, match="no version 99"):
+        registry.rollback(99, "typo", "oncall", **kw)
+    with pytest.raises(RegistryError, match="reason and an actor"):
+        registry.rollback(v1, " ", "oncall", **kw)
+    assert registry.champion_version(**kw) == v1
+
+
+def test_shuffled_labels_are_rejected_and_champion_stays(store):
+    name = "flight_delay_label_noise"
+    kw = store.kw(name)
+    good = store.log(store.good, name).version
+    assert gate_candidate(good, store.split.test, **kw).passed
+    registry.promote(good, **kw)
+
+    noise = store.log(store.noise, name)
+    assert noise.test_metrics["roc_auc"] < 0.56
+    verdict = gate_candidate(noise.version, store.split.test, **kw)
+    assert not verdict.passed
+    failed = {c.name for c in verdict.failed}
+    assert {"test_roc_auc", "roc_auc_vs_champion"} <= failed
+    tags = registry.version_tags(noise.version, **kw)
+    assert tags["runway.gate_passed"] == "false"
+    assert "test_roc_auc" in tags["runway.gate_summary"]
+    with pytest.raises(RegistryError, match="rejected by the model gate"):
+        registry.promote(noise.version, **kw)
+    with pytest.raises(RegistryError, match="rejected by the model gate"):
+        registry.rollback(noise.version, "try", "oncall", **kw)
+    assert registry.champion_version(**kw) == good

@@ -1,0 +1,107 @@
+"""Every candidate family learns real signal from a few weeks of real flights, on a tiny
+Optuna budget, and predicts P(delayed) from a raw frame through one interface."""
+
+from __future__ import annotations
+
+import pickle
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from runway import contracts
+from runway.training.candidates import FAMILIES, cuda_available, train_candidate
+from runway.training.data import split_by_date
+from runway.training.metrics import classification_metrics
+from tests.unit._training_data import TEST_DAYS, VALID_DAYS, sample_frame
+
+BUDGET = {"n_trials": 2, "timeout_s": 20.0, "seed": 0, "threads": 1}
+GPU_FAMILIES = ("xgboost", "torch")
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory):
+    return split_by_date(sample_frame(tmp_path_factory), VALID_DAYS, TEST_DAYS)
+
+
+@pytest.fixture(scope="module")
+def candidate(split):
+    """`candidate(family)`: that family trained on the split, once for the module."""
+    cache = {}
+
+    def get(family: str):
+        if family not in cache:
+            cache[family] = train_candidate(family, split.train, split.valid, **BUDGET)
+        return cache[family]
+
+    return get
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_family_beats_chance_clearly_on_the_test_week(candidate, split, family):
+    result = candidate(family)
+    scores = result.model.predict_proba(split.test)
+    assert scores.shape == (len(split.test),)
+    assert np.all((scores > 0) & (scores < 1))
+    metrics = classification_metrics(split.test[contracts.LABEL], scores)
+    print(f"{family}: test AUC {metrics['roc_auc']:.4f}, ECE {metrics['ece']:.4f}")
+    assert metrics["roc_auc"] > 0.60
+    assert metrics["log_loss"] < metrics["base_log_loss"]  # better than the base rate
+    assert result.valid_metrics["roc_auc"] > 0.60
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_result_records_budget_device_and_windows(candidate, split, family):
+    result = candidate(family)
+    assert result.family == family
+    assert 1 <= result.trials <= BUDGET["n_trials"]
+    assert result.params  # the best trial's hyperparameters
+    expected = "cuda" if family in GPU_FAMILIES and cuda_available() else "cpu"
+    if family == "xgboost" and expected == "cuda":
+        import xgboost
+
+        expected = "cuda" if xgboost.build_info().get("USE_CUDA") else "cpu"
+    assert result.device == expected
+    assert result.train_rows == len(split.train) and result.valid_rows == len(split.valid)
+    assert result.train_window[1] < result.valid_window[0]
+    if family != "logreg":
+        assert result.best_iteration >= 1  # early stopping kept some rounds / epochs
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_model_scores_raw_frames_robustly(candidate, split, family):
+    model = candidate(family).model
+    rows = split.test.head(50)
+    reference = model.predict_proba(rows)
+    # pickled and restored (as the MLflow model stores it): the same scores
+    np.testing.assert_allclose(pickle.loads(pickle.dumps(model)).predict_proba(rows), reference)
+    # extra columns, another column order, timestamps for dates: the same scores
+    shuffled = rows.assign(extra=1)[list(reversed(rows.columns)) + ["extra"]]
+    shuffled["flight_date"] = pd.to_datetime(shuffled["flight_date"])
+    np.testing.assert_allclose(model.predict_proba(shuffled), reference, rtol=1e-6)
+    # unseen categories and missing features still score
+    odd = rows.assign(carrier="ZZ", dest="NOWHERE")
+    odd[list(contracts.ALL_FEATURES)] = np.nan
+    assert np.isfinite(model.predict_proba(odd)).all()
+
+
+def test_importance_names_model_inputs_where_the_family_has_one(candidate):
+    for family in ("xgboost", "lightgbm", "logreg"):
+        importance = candidate(family).model.feature_importance()
+        assert importance and all(v >= 0 for v in importance.values())
+    assert candidate("torch").model.feature_importance() is None
+
+
+def test_time_budget_stops_the_search(split):
+    started = time.monotonic()
+    result = train_candidate("logreg", split.train, split.valid, n_trials=500, timeout_s=2.0, threads=1)
+    assert time.monotonic() - started < 20
+    assert 1 <= result.trials < 500
+
+
+def test_unknown_family_and_device_are_refused(split):
+    with pytest.raises(ValueError, match="unknown model family"):
+        train_candidate("catboost", split.train, split.valid)
+    with pytest.raises(ValueError, match="device"):
+        train_candidate("torch", split.train, split.valid, device="tpu")
