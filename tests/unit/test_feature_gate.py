@@ -1,0 +1,187 @@
+"""The feature gate: small hand-written partitions in the contract's schema pass; broken ones
+are named, and the day's feature tables go to quarantine together.
+
+The day is the one New York moves its clocks forward (2026-03-08, 23 hours long): its event
+timestamp is the next local midnight, 04:00 UTC, not the 05:00 UTC of a winter day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from types import SimpleNamespace
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from runway import contracts, validation
+from runway.io import partition_dir, partition_file
+
+DAY = dt.date(2026, 3, 8)
+DAY_END = dt.datetime(2026, 3, 9, 4, tzinfo=dt.timezone.utc)  # local midnight, EDT
+OTHER_DAY = dt.date(2026, 3, 7)
+ROWS = 3
+
+KEY_VALUES = {
+    "carrier": ["AA", "B6", "UA"],
+    "origin": ["EWR", "JFK", "LGA"],
+    "route": ["EWR-ORD", "JFK-LAX", "LGA-ATL"],
+    "tailnum": ["N101AA", "N202JB", "N303UA"],
+    "hour": [5, 6, 7],
+}
+WEATHER_VALUES = {"temp": 38.0, "dewp": 20.0, "humid": 48.0, "wind_speed": 9.2, "precip": 0.0,
+                  "pressure": 1016.3, "visib": 10.0}  # fmt: skip
+
+
+def feature_value(name: str):
+    if name.startswith("wx_"):
+        return WEATHER_VALUES[name.removeprefix("wx_")]
+    if "_rate_" in name:
+        return 0.25
+    if "_flights_" in name:
+        return 12
+    return {"plane_year": 2004, "plane_seats": 149, "plane_engines": 2}.get(name, 7.5)
+
+
+def conforming(table: str, event_timestamp: dt.datetime = DAY_END) -> pa.Table:
+    """A small partition that meets the contract, built from the contract's own schema."""
+    schema = contracts.feature_schema(table)
+    columns = {}
+    for field in schema:
+        if field.name in KEY_VALUES:
+            columns[field.name] = KEY_VALUES[field.name]
+        elif field.name == contracts.EVENT_TIMESTAMP:
+            columns[field.name] = [event_timestamp] * ROWS
+        else:
+            columns[field.name] = [feature_value(field.name)] * ROWS
+    return pa.table(columns, schema=schema)
+
+
+def write(root, table: str, day: dt.date, rows: pa.Table) -> None:
+    path = partition_file(root, table, day.isoformat())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(rows, path)
+
+
+@pytest.fixture
+def zone(tmp_path):
+    """Both days' partitions of every feature table; OTHER_DAY is the bystander."""
+    zone = SimpleNamespace(
+        features=tmp_path / "features", quarantine=tmp_path / "quarantine", docs=tmp_path / "docs"
+    )
+    other_end = dt.datetime(2026, 3, 8, 5, tzinfo=dt.timezone.utc)  # local midnight, EST
+    for table in contracts.FEATURE_TABLES:
+        write(zone.features, table, DAY, conforming(table))
+        write(zone.features, table, OTHER_DAY, conforming(table, other_end))
+    return zone
+
+
+def run_gate(zone):
+    return validation.validate_features(DAY, zone.features, zone.quarantine, zone.docs)
+
+
+def digest(zone, day) -> dict[str, str]:
+    files = {t: partition_file(zone.features, t, day.isoformat()) for t in contracts.FEATURE_TABLES}
+    return {t: hashlib.sha256(path.read_bytes()).hexdigest() for t, path in files.items()}
+
+
+def test_conforming_day_passes(zone):
+    summary = run_gate(zone)
+
+    assert summary["rows"] == {table: ROWS for table in contracts.FEATURE_TABLES}
+    assert set(summary["pages"]) == set(contracts.FEATURE_TABLES)
+    for table in contracts.FEATURE_TABLES:
+        assert partition_file(zone.features, table, DAY.isoformat()).is_file()
+    assert not zone.quarantine.exists()
+
+
+def replace_column(table: str, column: str, values) -> pa.Table:
+    rows = conforming(table)
+    field = rows.schema.field(column)
+    return rows.set_column(rows.schema.get_field_index(column), field, pa.array(values, field.type))
+
+
+CASES = [
+    (
+        "rate above 1",
+        "carrier_stats",
+        lambda: replace_column("carrier_stats", "carrier_delay_rate_7d", [0.1, 1.5, 0.2]),
+        "expect_column_values_to_be_between(carrier_delay_rate_7d): 1 of 3 rows unexpected"
+        " (e.g. ['1.5'])",
+    ),
+    (
+        "negative count",
+        "route_stats",
+        lambda: replace_column("route_stats", "route_flights_28d", [3, -1, 4]),
+        "expect_column_values_to_be_between(route_flights_28d): 1 of 3 rows unexpected"
+        " (e.g. ['-1'])",
+    ),
+    (
+        "duplicated key",
+        "origin_hour_weather",
+        lambda: replace_column("origin_hour_weather", "hour", [5, 5, 7]).set_column(
+            0, "origin", pa.array(["EWR", "EWR", "LGA"])
+        ),
+        "expect_compound_columns_to_be_unique(origin,hour): 2 of 3 rows unexpected",
+    ),
+    (
+        "null key",
+        "plane_stats",
+        lambda: replace_column("plane_stats", "tailnum", ["N101AA", None, "N303UA"]),
+        "expect_column_values_to_not_be_null(tailnum): 1 of 3 rows unexpected",
+    ),
+    (
+        "stamped at UTC midnight, not local",
+        "origin_stats",
+        lambda: conforming("origin_stats", dt.datetime(2026, 3, 9, tzinfo=dt.timezone.utc)),
+        "expect_column_values_to_be_between(event_timestamp): 3 of 3 rows unexpected",
+    ),
+    (
+        "empty table",
+        "carrier_stats",
+        lambda: conforming("carrier_stats").slice(0, 0),
+        "expect_table_row_count_to_be_between: observed 0",
+    ),
+    (
+        "count as float",
+        "plane_stats",
+        lambda: conforming("plane_stats").cast(
+            contracts.feature_schema("plane_stats").set(
+                contracts.feature_schema("plane_stats").get_field_index("plane_seats"),
+                pa.field("plane_seats", pa.float64()),
+            )
+        ),
+        "expect_column_values_to_be_of_type(plane_seats): observed 'float64'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("table", "build", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_broken_table_is_named_and_the_day_quarantined(zone, table, build, expected):
+    write(zone.features, table, DAY, build())
+    other = digest(zone, OTHER_DAY)
+
+    with pytest.raises(validation.ValidationFailed) as caught:
+        run_gate(zone)
+
+    err = caught.value
+    line = f"{table} {DAY}: {expected}"
+    assert any(f.startswith(line) for f in err.failures), (line, err.failures)
+    assert all(f.startswith(f"{table} {DAY}: ") for f in err.failures), err.failures  # only it
+    for t in contracts.FEATURE_TABLES:  # every table of the day, not only the broken one
+        assert not partition_dir(zone.features, t, DAY.isoformat()).exists()
+        assert partition_file(zone.quarantine, t, DAY.isoformat()).is_file()
+    assert err.docs.is_file() and str(err.docs) in str(err)
+    assert digest(zone, OTHER_DAY) == other
+
+
+def test_missing_table_names_the_path(zone):
+    missing = partition_file(zone.features, "route_stats", DAY.isoformat())
+    missing.unlink()
+
+    with pytest.raises(FileNotFoundError, match=str(missing)):
+        run_gate(zone)
+    assert not zone.quarantine.exists()
