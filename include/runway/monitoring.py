@@ -1,0 +1,345 @@
+"""Is the champion still fit for the flights it scores? Drift, decay, and when to retrain.
+
+Three measurements per day, each a plain function of its inputs: data drift of the model's
+input columns against the training reference (Evidently, with an HTML report), drift of the
+scores themselves, and realized performance once the day's labels have landed. They become
+rows of the `monitoring_metrics` table (`metric_rows`), and `retraining_decision` reads that
+table's history to decide, without side effects, whether to trigger a training run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from runway.settings import LOCAL_TZ
+from runway.training.metrics import classification_metrics
+
+# The monitoring_metrics names retraining_decision reads: `drift_report`'s share as is, and
+# `realized_performance`'s auc under the `realized_` prefix the monitoring pipeline gives it.
+DRIFT_SHARE = "drift_share"
+REALIZED_AUC = "realized_auc"
+
+# Evidently 0.7 metric types in `Snapshot.dict()["metrics"][i]["config"]["type"]`.
+_DRIFTED_COLUMNS_COUNT = "evidently:metric_v2:DriftedColumnsCount"
+_VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
+
+
+# ---- data drift --------------------------------------------------------------------------------
+def _sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    if len(frame) > rows:
+        frame = frame.sample(n=rows, random_state=seed)
+    return frame.reset_index(drop=True)
+
+
+def _write_html_atomic(snapshot, html_path: Path) -> Path:
+    html_path = Path(html_path)
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=html_path.parent, prefix=f".{html_path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        snapshot.save_html(tmp)  # Evidently writes only when given a str path
+        os.replace(tmp, html_path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return html_path
+
+
+def drift_report(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: list[str],
+    sample: int,
+    seed: int,
+    html_path: Path,
+) -> dict:
+    """Evidently's data drift of `columns`, `current` against `reference`.
+
+    Both frames are sampled to at most `sample` rows with `seed` (Evidently's cost grows with
+    rows; the same seed gives the same report on a rerun). Numeric columns are numerical,
+    every other column categorical; Evidently picks each column's test by its type and the
+    reference's size (above 1000 rows: normed Wasserstein distance, drift at >= 0.1, for
+    numbers with more than 5 values, else Jensen-Shannon distance; up to 1000 rows: K-S,
+    chi-square or z-test p-values, drift below 0.05), and `methods` names the one used.
+
+    A column without values on one side only counts as drifted (its score is None); one
+    empty on both sides as not drifted; neither reaches Evidently, which refuses them.
+
+    Returns `drift_share` (drifted / all `columns`), `drifted_columns`, `columns` (their
+    number), `per_column` ({column: the test's score or p-value}), `methods` ({column: the
+    test}), `empty_columns` and `html` (the report's path, written atomically).
+    """
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    columns = list(columns)
+    if not columns:
+        raise ValueError("drift_report needs at least one column")
+    for name, frame in (("reference", reference), ("current", current)):
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise KeyError(f"the {name} frame lacks the columns {missing}")
+        if frame.empty:
+            raise ValueError(f"the {name} frame has no rows: nothing to compare")
+    reference = _sample(reference[columns], sample, seed)
+    current = _sample(current[columns], sample, seed)
+    numerical = [c for c in columns if pd.api.types.is_numeric_dtype(reference[c])]
+    categorical = [c for c in columns if c not in numerical]
+    for frame in (reference, current):
+        for col in numerical:  # one dtype on both sides (int in one frame, float in the other)
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+        for col in categorical:
+            frame[col] = frame[col].where(frame[col].isna(), frame[col].astype(str))
+
+    # Evidently refuses a column without values. Empty on one side only is drift (a feature
+    # that stopped arriving, or one the reference never had); empty on both sides is not.
+    empty_ref = {c for c in columns if reference[c].isna().all()}
+    empty_cur = {c for c in columns if current[c].isna().all()}
+    one_sided = sorted(empty_ref ^ empty_cur, key=columns.index)
+    compared = [c for c in columns if c not in empty_ref | empty_cur]
+    if not compared:
+        raise ValueError(f"no column of {columns} has values on both sides: nothing to compare")
+
+    definition = DataDefinition(
+        numerical_columns=[c for c in numerical if c in compared],
+        categorical_columns=[c for c in categorical if c in compared],
+    )
+    report = Report([DataDriftPreset(columns=compared)], include_tests=False)
+    snapshot = report.run(  # current first, then the reference
+        Dataset.from_pandas(current, data_definition=definition),
+        Dataset.from_pandas(reference, data_definition=definition),
+    )
+    results = snapshot.dict()["metrics"]
+    counts = [m for m in results if m.get("config", {}).get("type") == _DRIFTED_COLUMNS_COUNT]
+    if len(counts) != 1:
+        raise RuntimeError(f"Evidently's report holds {len(counts)} DriftedColumnsCount, not 1")
+    per_column, methods = {}, {}
+    for m in results:
+        config = m.get("config", {})
+        if config.get("type") == _VALUE_DRIFT:
+            per_column[config["column"]] = _finite(m["value"])
+            methods[config["column"]] = config.get("method")
+    for col in one_sided:
+        per_column[col], methods[col] = None, "empty on one side"
+    html = _write_html_atomic(snapshot, html_path)
+    drifted = int(counts[0]["value"]["count"]) + len(one_sided)
+    return {
+        "drift_share": drifted / len(columns),
+        "drifted_columns": drifted,
+        "columns": len(columns),
+        "per_column": {c: per_column.get(c) for c in columns},
+        "methods": {c: methods.get(c, "empty on both sides") for c in columns},
+        "empty_columns": sorted(empty_ref | empty_cur, key=columns.index),
+        "html": str(html),
+    }
+
+
+# ---- prediction drift and realized performance --------------------------------------------------
+def _finite(value) -> float | None:
+    """A float, or None where it is undefined (JSON and SQL have no NaN)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _scores(values) -> np.ndarray:
+    values = np.asarray(values, dtype="float64").ravel()
+    return values[np.isfinite(values)]
+
+
+def prediction_drift(reference_scores, current_scores) -> dict:
+    """How far today's scores moved from the reference scores (the champion on its test set).
+
+    `score_wasserstein`: Wasserstein distance divided by the reference scores' standard
+    deviation (the measure Evidently uses for numbers; ~0.1 is a noticeable move);
+    `score_ks_pvalue` / `score_ks_statistic`: two-sample Kolmogorov-Smirnov test;
+    `score_mean_shift`: current mean - reference mean; `score_mean` and `score_rows` of today.
+    Undefined values (no scores, constant reference) are None. NaN scores are ignored.
+    """
+    from scipy import stats
+
+    ref = _scores(reference_scores)
+    cur = _scores(current_scores)
+    out = {
+        "score_wasserstein": None,
+        "score_ks_pvalue": None,
+        "score_ks_statistic": None,
+        "score_mean_shift": None,
+        "score_mean": float(cur.mean()) if len(cur) else None,
+        "score_rows": int(len(cur)),
+    }
+    if len(ref) == 0 or len(cur) == 0:
+        return out
+    ks = stats.ks_2samp(ref, cur)
+    std = float(ref.std())
+    out["score_ks_pvalue"] = _finite(ks.pvalue)
+    out["score_ks_statistic"] = _finite(ks.statistic)
+    out["score_mean_shift"] = float(cur.mean() - ref.mean())
+    if ref.max() > ref.min():  # a constant reference has no spread to measure against
+        out["score_wasserstein"] = _finite(stats.wasserstein_distance(ref, cur) / std)
+    return out
+
+
+def realized_performance(y, p) -> dict:
+    """How the scores of labelled flights did: `auc`, `brier`, `ece`, `n`, `positive_rate`.
+
+    `auc` is None when the rows hold one class (or none); everything but `n` is None on
+    zero rows.
+    """
+    y = np.asarray(y, dtype="int64").ravel()
+    p = np.asarray(p, dtype="float64").ravel()
+    if len(y) != len(p):
+        raise ValueError(f"{len(y)} labels but {len(p)} scores")
+    if len(y) == 0:
+        return {"auc": None, "brier": None, "ece": None, "n": 0, "positive_rate": None}
+    metrics = classification_metrics(y, p)
+    return {
+        "auc": _finite(metrics["roc_auc"]),
+        "brier": _finite(metrics["brier"]),
+        "ece": _finite(metrics["ece"]),
+        "n": int(len(y)),
+        "positive_rate": _finite(y.mean()),
+    }
+
+
+def metric_rows(
+    day: dt.date, model_version: int, metrics: dict, run_id: str, computed_at: dt.datetime
+) -> list[dict]:
+    """Rows of `monitoring_metrics` for one day and model version.
+
+    Numbers (and None: undefined that day) become rows; nested dicts are flattened with
+    dots (`per_column.dep_delay`); strings (report paths, method names) are not metrics
+    and are left out. Booleans are stored as 0/1.
+    """
+    rows = []
+
+    def add(name: str, value) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                add(f"{name}.{key}", inner)
+        elif isinstance(value, str):
+            return
+        elif value is None or isinstance(value, (bool, int, float, np.number)):
+            rows.append(
+                {
+                    "day": day,
+                    "model_version": int(model_version),
+                    "metric": name,
+                    "value": _finite(value),
+                    "run_id": run_id,
+                    "computed_at": computed_at,
+                }
+            )
+        else:
+            raise TypeError(f"metric {name!r} is a {type(value).__name__}, not a number")
+
+    for name, value in metrics.items():
+        add(name, value)
+    return rows
+
+
+# ---- the retraining decision ---------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """Whether to retrain, why (or why not), and the numbers behind it.
+
+    `reason`: 'drift' or 'decay' when `retrain`; otherwise 'no signal', 'training active' or
+    'cooldown'. `evidence` is JSON-serialisable: it becomes the training run's conf.
+    """
+
+    retrain: bool
+    reason: str
+    evidence: dict
+
+
+def _local_date(moment: dt.datetime) -> dt.date:
+    if moment.tzinfo is not None:  # monitoring days are New York days
+        return pd.Timestamp(moment).tz_convert(LOCAL_TZ).date()
+    return moment.date()
+
+
+def retraining_decision(
+    history: pd.DataFrame,
+    today: dt.date,
+    champion_test_auc: float | None,
+    last_retrain: dt.datetime | None,
+    training_active: bool,
+    drift_threshold: float,
+    consecutive_days: int,
+    auc_drop: float,
+    cooldown_days: int,
+) -> Decision:
+    """Decide from the champion's `monitoring_metrics` rows (columns day, metric, value)
+    whether `today`'s monitoring run triggers a training run.
+
+    Signals, over the window of the `consecutive_days` calendar days ending `today`:
+    - drift: every day of the window has a `drift_share` above `drift_threshold` (a missing
+      day breaks the streak);
+    - decay: the mean `realized_auc` over the window's labelled days is below
+      `champion_test_auc - auc_drop` (the mean, not one day: a day's AUC over ~900 flights
+      moves by a few hundredths on its own).
+    A signal retrains unless a training run is active, or the last retraining is fewer than
+    `cooldown_days` days before `today` (or after it: a rerun of an old day does not retrain
+    a newer model). Rows after `today` are ignored, so a rerun decides as the first run did.
+    """
+    if consecutive_days < 1:
+        raise ValueError(f"consecutive_days must be >= 1, got {consecutive_days}")
+    window = [today - dt.timedelta(days=i) for i in range(consecutive_days - 1, -1, -1)]
+    frame = pd.DataFrame(history, columns=["day", "metric", "value"]).copy()
+    frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
+    frame = frame[frame["day"].isin(window) & frame["value"].notna()]
+
+    def by_day(metric: str) -> dict[dt.date, float]:
+        rows = frame[frame["metric"] == metric]
+        return {d: float(v) for d, v in rows.groupby("day")["value"].mean().items()}
+
+    drift = by_day(DRIFT_SHARE)
+    drift_days = [d for d in window if d in drift and drift[d] > drift_threshold]
+    drift_signal = len(drift_days) == consecutive_days
+
+    auc = by_day(REALIZED_AUC)
+    labelled = [d for d in window if d in auc]
+    realized_auc = float(np.mean([auc[d] for d in labelled])) if labelled else None
+    test_auc = _finite(champion_test_auc)
+    auc_floor = test_auc - auc_drop if test_auc is not None else None
+    decay_signal = realized_auc is not None and auc_floor is not None and realized_auc < auc_floor
+
+    since = (today - _local_date(last_retrain)).days if last_retrain is not None else None
+    in_cooldown = since is not None and (since < 0 or since < cooldown_days)
+    signals = [name for name, on in (("drift", drift_signal), ("decay", decay_signal)) if on]
+
+    evidence = {
+        "today": today.isoformat(),
+        "window": [d.isoformat() for d in window],
+        "signals": signals,
+        "drift_share_by_day": {d.isoformat(): drift.get(d) for d in window},
+        "drift_threshold": float(drift_threshold),
+        "drift_days": len(drift_days),
+        "consecutive_days": int(consecutive_days),
+        "realized_auc_by_day": {d.isoformat(): auc.get(d) for d in window},
+        "realized_auc": realized_auc,
+        "champion_test_auc": test_auc,
+        "auc_drop": float(auc_drop),
+        "auc_floor": auc_floor,
+        "last_retrain": last_retrain.isoformat() if last_retrain is not None else None,
+        "days_since_retrain": since,
+        "cooldown_days": int(cooldown_days),
+        "training_active": bool(training_active),
+    }
+    if not signals:
+        return Decision(False, "no signal", evidence)
+    if training_active:
+        return Decision(False, "training active", evidence)
+    if in_cooldown:
+        return Decision(False, "cooldown", evidence)
+    return Decision(True, signals[0], evidence)
