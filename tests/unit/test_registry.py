@@ -36,13 +36,16 @@ class Store:
     tags: dict
     first: object  # `good` logged once into registry.MODEL_NAME
 
-    def log(self, result, model_name: str = registry.MODEL_NAME):
+    def log(self, result, model_name: str = registry.MODEL_NAME, airflow_run_id: str = ""):
+        tags = self.tags
+        if airflow_run_id:
+            tags = tags | {"runway.airflow_run_id": airflow_run_id}
         return log_candidate(
             result,
             self.split.test,
             self.uri,
             EXPERIMENT,
-            self.tags,
+            tags,
             artifact_location=self.artifacts,
             model_name=model_name,
         )
@@ -62,7 +65,7 @@ def store(tmp_path_factory) -> Store:
     tags = lineage_tags(
         feature_service="flight_delay_v1",
         feature_service_version=1,
-        training_window="..".join(split.windows()["train"].split("..")),
+        training_window=split.windows()["train"],
         data_hash=training_data_hash(split.train),
         git_commit="0123abcd",
         airflow_run_id="manual__2026-06-09T00:00:00+00:00",
@@ -110,6 +113,19 @@ def test_registered_version_scores_raw_frames_through_pyfunc(store):
         model.predict(frame.drop(columns=["wx_temp"]))
 
 
+def test_a_retried_task_registers_nothing_new(store):
+    again = store.log(store.good)  # same Airflow run id, family and data hash
+    assert (again.version, again.run_id) == (store.first.version, store.first.run_id)
+    assert again.test_metrics["roc_auc"] == pytest.approx(store.first.test_metrics["roc_auc"])
+    client = MlflowClient(tracking_uri=store.uri, registry_uri=store.uri)
+    airflow_run_id = store.tags["runway.airflow_run_id"]
+    runs = client.search_runs(
+        [client.get_run(store.first.run_id).info.experiment_id],
+        f"tags.`runway.airflow_run_id` = '{airflow_run_id}' and tags.`runway.family` = 'lightgbm'",
+    )
+    assert [r.info.run_id for r in runs] == [store.first.run_id]
+
+
 def test_lineage_tags_are_required(store):
     tags = {k: v for k, v in store.tags.items() if k != "runway.git_commit"}
     with pytest.raises(ValueError, match="runway.git_commit"):
@@ -131,7 +147,7 @@ def test_version_metrics_come_from_its_run(store):
         registry.get_version_metrics(999, **store.kw())
 
 
-# ---- registry flows -------------------------------------------------------------------------------
+# ---- registry flows ------------------------------------------------------------------------
 def test_gate_promote_challenger_and_rollback_flow(store):
     kw = store.kw()
     v1 = store.first.version
@@ -152,8 +168,8 @@ def test_gate_promote_challenger_and_rollback_flow(store):
     np.testing.assert_allclose(champion.predict(store.split.test.head(20)),
                                store.good.model.predict_proba(store.split.test.head(20)))
 
-    # a retrain (same data, same model): challenger first, then gated against the champion
-    v2 = store.log(store.good).version
+    # a retrain (another DAG run, same data and model): challenger first, then gated
+    v2 = store.log(store.good, airflow_run_id="scheduled__2026-06-10").version
     assert registry.set_challenger(v2, **kw).current == v2
     assert registry.challenger_version(**kw) == v2
     with pytest.raises(RegistryError, match="never been through the model gate"):
@@ -198,11 +214,11 @@ def test_gate_promote_challenger_and_rollback_flow(store):
 def test_shuffled_labels_are_rejected_and_champion_stays(store):
     name = "flight_delay_label_noise"
     kw = store.kw(name)
-    good = store.log(store.good, name).version
+    good = store.log(store.good, name, airflow_run_id="scheduled__2026-06-09").version
     assert gate_candidate(good, store.split.test, **kw).passed
     registry.promote(good, **kw)
 
-    noise = store.log(store.noise, name)
+    noise = store.log(store.noise, name, airflow_run_id="scheduled__noise")
     assert noise.test_metrics["roc_auc"] < 0.56
     verdict = gate_candidate(noise.version, store.split.test, **kw)
     assert not verdict.passed

@@ -107,7 +107,8 @@ def test_split_is_out_of_time_and_complete(frame):
 
 
 def test_split_refuses_a_frame_too_short(frame):
-    short = frame[pd.to_datetime(frame["flight_date"]) < pd.Timestamp(SAMPLE_FIRST + dt.timedelta(days=10))]
+    ten_days = pd.Timestamp(SAMPLE_FIRST + dt.timedelta(days=10))
+    short = frame[pd.to_datetime(frame["flight_date"]) < ten_days]
     with pytest.raises(ValueError, match="train part is empty"):
         split_by_date(short, 5, 5)
     with pytest.raises(ValueError):
@@ -165,7 +166,8 @@ def test_plots_are_png_files(tmp_path):
     y = rng.integers(0, 2, 500)
     p = np.clip(y * 0.3 + rng.random(500) * 0.7, 0, 1)
     paths = write_plots(y, p, tmp_path, importance={"a": 2.0, "b": 1.0})
-    assert [x.name for x in paths] == ["roc.png", "pr.png", "calibration.png", "feature_importance.png"]
+    names = [x.name for x in paths]
+    assert names == ["roc.png", "pr.png", "calibration.png", "feature_importance.png"]
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(write_plots(y, p, tmp_path / "none")) == 3

@@ -95,7 +95,9 @@ def test_importance_names_model_inputs_where_the_family_has_one(candidate):
 
 def test_time_budget_stops_the_search(split):
     started = time.monotonic()
-    result = train_candidate("logreg", split.train, split.valid, n_trials=500, timeout_s=2.0, threads=1)
+    result = train_candidate(
+        "logreg", split.train, split.valid, n_trials=500, timeout_s=2.0, threads=1
+    )
     assert time.monotonic() - started < 20
     assert 1 <= result.trials < 500
 

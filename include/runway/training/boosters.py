@@ -58,7 +58,8 @@ class XGBoostScorer(Scorer):
         return self.booster.predict(matrix, iteration_range=(0, self.best_iteration + 1))
 
     def feature_importance(self) -> dict[str, float]:
-        return {k: float(v) for k, v in self.booster.get_score(importance_type="total_gain").items()}
+        gains = self.booster.get_score(importance_type="total_gain")
+        return {name: float(gain) for name, gain in gains.items()}
 
 
 class XGBoostFamily:
@@ -161,9 +162,15 @@ class LightGBMFamily:
     def fit(p: Prepared, params: dict, seed: int, deadline: float, threads: int):
         import lightgbm as lgb
 
+        best = {"loss": float("inf"), "iteration": 0, "results": []}
+
         def stop_at_deadline(env) -> None:
+            # like early stopping, a trial cut by the deadline keeps its best iteration
+            loss = env.evaluation_result_list[0][2]
+            if loss < best["loss"]:
+                best.update(loss=loss, iteration=env.iteration, results=env.evaluation_result_list)
             if time.monotonic() > deadline:
-                raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
+                raise lgb.callback.EarlyStopException(best["iteration"], best["results"])
 
         train_set = lgb.Dataset(p.train_x, label=p.train_y, free_raw_data=False)
         valid_set = lgb.Dataset(p.valid_x, label=p.valid_y, reference=train_set)

@@ -2,8 +2,9 @@
 
 `train_candidate` is the whole interface. Each family (`boosters`, `mlp`, `baseline`) offers
 the same three steps: `prepare` the matrices once, `suggest` hyperparameters for a trial,
-`fit(prepared, params, seed, deadline, threads)` one model with early stopping on validation. Trials minimise validation log loss, a
-proper score: it rewards ranking and calibration together, and the gate checks both.
+`fit(prepared, params, seed, deadline, threads)` one model with early stopping on
+validation. Trials minimise validation log loss, a proper score: it rewards ranking and
+calibration together, and the gate checks both.
 """
 
 from __future__ import annotations

@@ -65,14 +65,17 @@ class Check:
     detail: str = ""
 
 
+TOLERANCE = 1e-9  # a value on the threshold passes, floating-point noise included
+
+
 def _check(name: str, kind: str, observed, threshold: float, comparison: str, detail="") -> Check:
     value = None if observed is None or math.isnan(observed) else float(observed)
-    if value is None:
+    if value is None:  # NaN (e.g. AUC of a single class) never passes
         passed = False
     elif comparison == ">=":
-        passed = value >= threshold
+        passed = value >= threshold - TOLERANCE
     else:
-        passed = value <= threshold
+        passed = value <= threshold + TOLERANCE
     return Check(name, kind, value, float(threshold), comparison, passed, detail)
 
 
@@ -114,14 +117,14 @@ class GateVerdict:
             "",
             f"{len(self.checks) - len(self.failed)} of {len(self.checks)} checks passed.",
             "",
-            "| check | kind | observed | must be | result |",
-            "| --- | --- | --- | --- | --- |",
+            "| check | kind | observed | must be | result | detail |",
+            "| --- | --- | --- | --- | --- | --- |",
         ]
         for c in self.checks:
             result = "pass" if c.passed else "**FAIL**"
             lines.append(
                 f"| {c.name} | {c.kind} | {fmt(c.observed)} | {c.comparison} "
-                f"{fmt(c.threshold)} | {result} |"
+                f"{fmt(c.threshold)} | {result} | {c.detail} |"
             )
         if self.notes:
             lines += ["", "Notes:", ""] + [f"- {n}" for n in self.notes]
@@ -242,7 +245,7 @@ def compare_with_champion(
     """Score the registered candidate and the current champion on the same test frame."""
     import mlflow
 
-    from runway.training.inputs import labels
+    from runway.training.inputs import RAW_INPUTS, labels
     from runway.training.metrics import classification_metrics, slice_metrics
     from runway.training.registry import champion_version
     from runway.training.tracking import tracking
@@ -250,10 +253,12 @@ def compare_with_champion(
     y = labels(test)
     champion = champion_version(tracking_uri=tracking_uri, model_name=model_name)
     with tracking(tracking_uri):
-        scores = mlflow.pyfunc.load_model(f"models:/{model_name}/{candidate_version}").predict(test)
+        inputs = test[list(RAW_INPUTS)]  # exactly the signature: no "extra inputs" warnings
+        model = mlflow.pyfunc.load_model(f"models:/{model_name}/{candidate_version}")
+        scores = model.predict(inputs)
         champion_metrics = None
         if champion is not None:
-            reference = mlflow.pyfunc.load_model(f"models:/{model_name}/{champion}").predict(test)
+            reference = mlflow.pyfunc.load_model(f"models:/{model_name}/{champion}").predict(inputs)
             champion_metrics = classification_metrics(y, reference)
     return GateInputs(
         candidate_version=int(candidate_version),

@@ -36,7 +36,12 @@ class Numerics:
         median = np.nan_to_num(median)
         filled = np.where(missing, median, values)
         std = filled.std(axis=0)
-        return cls(median, filled.mean(axis=0), np.where(std > 0, std, 1.0), np.flatnonzero(missing.any(axis=0)))
+        return cls(
+            median,
+            filled.mean(axis=0),
+            np.where(std > 0, std, 1.0),
+            np.flatnonzero(missing.any(axis=0)),
+        )
 
     def transform(self, values: np.ndarray) -> np.ndarray:
         missing = np.isnan(values)
@@ -165,5 +170,6 @@ class MLPFamily:
                 stale += 1
             if stale >= PATIENCE or time.monotonic() > deadline:
                 break
-        network.load_state_dict(best_state)
+        if best_state is not None:  # else no epoch improved on +inf (NaN loss): keep the last
+            network.load_state_dict(best_state)
         return MLPScorer(network, prepared["vocab"], prepared["numerics"], device), best_epoch

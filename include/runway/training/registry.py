@@ -42,9 +42,15 @@ def _version(client, model_name: str, version: int | str):
     from mlflow.exceptions import MlflowException
 
     try:
-        return client.get_model_version(model_name, str(int(version)))
-    except (MlflowException, ValueError):
+        number = int(version)
+    except (TypeError, ValueError):
         raise RegistryError(f"{model_name} has no version {version!r}") from None
+    try:
+        return client.get_model_version(model_name, str(number))
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise  # the store itself failed: not a user error
+        raise RegistryError(f"{model_name} has no version {number}") from None
 
 
 def _alias_version(client, model_name: str, alias: str) -> int | None:
@@ -52,7 +58,11 @@ def _alias_version(client, model_name: str, alias: str) -> int | None:
 
     try:
         return int(client.get_model_version_by_alias(model_name, alias).version)
-    except MlflowException:  # no such alias, or no such model yet
+    except MlflowException as err:
+        # MLflow 3.17 answers an unset alias with INVALID_PARAMETER_VALUE, a missing model
+        # with RESOURCE_DOES_NOT_EXIST: both mean "no such alias yet"
+        if err.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise
         return None
 
 
@@ -85,7 +95,9 @@ def alias_uri(alias: str = CHAMPION, model_name: str = MODEL_NAME) -> str:
     return f"models:/{model_name}@{alias}"
 
 
-def version_tags(version: int, *, tracking_uri: str, model_name: str = MODEL_NAME) -> dict[str, str]:
+def version_tags(
+    version: int, *, tracking_uri: str, model_name: str = MODEL_NAME
+) -> dict[str, str]:
     return dict(_version(_client(tracking_uri), model_name, version).tags)
 
 
@@ -117,8 +129,10 @@ def record_gate(
     client = _client(tracking_uri)
     mv = _version(client, model_name, version)
     failed = [c.name for c in verdict.checks if not c.passed]
-    summary = f"{'PASSED' if verdict.passed else 'FAILED'} {len(verdict.checks) - len(failed)}"
-    summary += f"/{len(verdict.checks)} checks" + (f"; failed: {', '.join(failed)}" if failed else "")
+    passed = len(verdict.checks) - len(failed)
+    summary = f"{'PASSED' if verdict.passed else 'FAILED'} {passed}/{len(verdict.checks)} checks"
+    if failed:
+        summary += f"; failed: {', '.join(failed)}"
     _set_tags(
         client,
         model_name,

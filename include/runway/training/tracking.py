@@ -153,6 +153,37 @@ def _finite(metrics: Mapping[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if v is not None and not math.isnan(v)}
 
 
+# A version is the same candidate again when all of these tags match (an Airflow retry).
+IDENTITY_TAGS = tuple(f"{TAG_PREFIX}{k}" for k in ("airflow_run_id", "family", "data_hash"))
+
+
+def _already_logged(client, model_name: str, run_tags: Mapping[str, str]):
+    """The version an earlier attempt of the same task registered, if any."""
+    from mlflow.exceptions import MlflowException
+
+    run_id_tag = f"{TAG_PREFIX}airflow_run_id"
+    value = run_tags[run_id_tag].replace("'", "\\'")
+    try:
+        found = client.search_model_versions(
+            f"name='{model_name}' and tags.`{run_id_tag}` = '{value}'"
+        )
+    except MlflowException:
+        return None
+    same = [mv for mv in found if all(mv.tags.get(k) == run_tags[k] for k in IDENTITY_TAGS)]
+    if not same:
+        return None
+    mv = min(same, key=lambda v: int(v.version))
+    metrics = client.get_run(mv.run_id).data.metrics
+    return LoggedCandidate(
+        run_id=mv.run_id,
+        model_name=model_name,
+        version=int(mv.version),
+        model_uri=f"models:/{model_name}/{mv.version}",
+        valid_metrics={k[6:]: v for k, v in metrics.items() if k.startswith("valid_")},
+        test_metrics={k[5:]: v for k, v in metrics.items() if k.startswith("test_")},
+    )
+
+
 def log_candidate(
     result: CandidateResult,
     test: pd.DataFrame,
@@ -167,7 +198,9 @@ def log_candidate(
     """One MLflow run for a trained candidate, and a new version of `model_name` from it.
 
     `tags` must hold the lineage tags (see `lineage_tags`); they go on the run and on the
-    registered version. Metrics are logged as `valid_<name>` and `test_<name>`."""
+    registered version. Metrics are logged as `valid_<name>` and `test_<name>`.
+    Rerunning the same task (same Airflow run id, family and data hash) registers nothing
+    new: the version the first attempt registered is returned."""
     import mlflow
 
     from runway.training.pyfunc import ENTRY, SCORER_ARTIFACT, save_scorer
@@ -188,6 +221,9 @@ def log_candidate(
         f"{TAG_PREFIX}test_window": f"{first}..{last}",
     }
     with tracking(tracking_uri) as client, tempfile.TemporaryDirectory() as tmp:
+        earlier = _already_logged(client, model_name, run_tags)
+        if earlier is not None:
+            return earlier
         experiment_id = ensure_experiment(client, experiment, artifact_location)
         with mlflow.start_run(
             experiment_id=experiment_id, run_name=result.family, tags=run_tags
@@ -220,7 +256,11 @@ def log_candidate(
             )
             mlflow.log_artifacts(str(plots[0].parent), "plots")
             mlflow.log_dict(
-                [dataclasses.asdict(s) | {"name": s.name} for s in slices],
+                [
+                    dataclasses.asdict(s)
+                    | {"name": s.name, "roc_auc": None if math.isnan(s.roc_auc) else s.roc_auc}
+                    for s in slices
+                ],
                 "evaluation/test_slices.json",
             )
             scorer = save_scorer(result.model, Path(tmp) / "scorer.pkl")
@@ -236,7 +276,8 @@ def log_candidate(
         version = int(info.registered_model_version)
         if not client.get_registered_model(model_name).description:
             client.update_registered_model(
-                model_name, description=f"P(delayed) per scheduled departure: {contracts.LABEL_DEFINITION}"
+                model_name,
+                description=f"P(delayed) per scheduled departure: {contracts.LABEL_DEFINITION}",
             )
         for key, value in run_tags.items():
             client.set_model_version_tag(model_name, str(version), key, value)
