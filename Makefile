@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ENV := source scripts/env.sh &&
 
-.PHONY: install demo test bench lock airflow clean
+.PHONY: install demo replay test bench lock airflow stop mlflow clean
 
 install: $(VENV)/.installed
 	@bash scripts/ensure_system_packages.sh
@@ -22,6 +22,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 demo: install  ## the main job: bootstrap history and run the pipelines through Airflow
 	$(ENV) $(BIN)/python scripts/demo.py $(DEMO_ARGS)
 
+replay: install  ## the loop over a longer range: make replay START=2026-01-01 END=2026-07-31
+	$(ENV) $(BIN)/python scripts/demo.py --start $(or $(START),2026-01-01) --end $(or $(END),2026-07-31) --chunk-days $(or $(CHUNK),14)
+
 test: install  ## every test layer: DAG integrity, unit, integration, end to end
 	$(ENV) $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
@@ -30,6 +33,12 @@ bench: install  ## benchmarks beside their baselines -> bench/results/
 
 airflow: install  ## the Airflow UI and scheduler on http://127.0.0.1:8080 (Ctrl-C stops)
 	$(ENV) $(BIN)/airflow standalone
+
+stop:  ## stop the Airflow that `make demo` left running for the UI
+	$(ENV) $(BIN)/python -c "from runway.local_airflow import LocalAirflow; from runway.settings import load_settings; LocalAirflow(load_settings().home / 'airflow').stop()"
+
+mlflow: install  ## the MLflow UI on http://127.0.0.1:5000 over the local tracking store
+	$(ENV) $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.runway/mlflow.db --host 127.0.0.1 --port 5000
 
 lock:  ## recompile requirements.txt from requirements.in in a scratch venv
 	rm -rf /tmp/runway-lock && $(PYTHON) -m venv /tmp/runway-lock

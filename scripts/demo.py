@@ -1,11 +1,20 @@
-"""`make demo`: Runway's loop, run through Airflow on the embedded local profile.
+"""`make demo` and `make replay`: Runway's whole loop, run by a real local Airflow.
 
-Stages (each timed): prepare Airflow (migrate its DB, create pools, register the DAGs), then
-run `feature_pipeline` through Airflow (`airflow dags test` on the migrated DB: the DAG is
-parsed, its tasks run by Airflow's task runner and recorded, visible in the UI) over the
-history window, then read online features of tomorrow's real flights back from Feast.
+Starts Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor on SQLite) with
+cron schedules off, so only the runs this script triggers happen, and drives it through REST
+API v2 exactly as a user's script would:
 
-    python scripts/demo.py [--days 28] [--end YYYY-MM-DD]
+1. bootstrap: `feature_pipeline` over the history window (one run);
+2. `training_pipeline` on the last weeks of history: the first champion;
+3. week by week (or `--chunk-days`): `feature_pipeline` -> `batch_scoring` -> `model_monitoring`;
+   when monitoring decides to retrain it triggers `training_pipeline` itself, and the loop
+   waits for that run before going on;
+4. a summary per chunk: flights scored, realized AUC, drift share, retraining, champion.
+
+Airflow keeps running afterwards for the UI (`make stop` ends it).
+
+    python scripts/demo.py                               # 4 simulated weeks (make demo)
+    python scripts/demo.py --start 2026-01-01 --end 2026-07-31 --chunk-days 14   # make replay
 """
 
 from __future__ import annotations
@@ -13,16 +22,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from runway.local_airflow import LocalAirflow
 from runway.settings import LOCAL_TZ, load_settings
 
+DAGS = ["feature_pipeline", "training_pipeline", "batch_scoring", "model_monitoring", "model_rollback"]
+HISTORY_DAYS = 70  # features of the first 28 days warm the windows up; training uses the last 42
 TIMINGS: list[tuple[str, float]] = []
 
 
@@ -32,86 +41,161 @@ def stage(name: str):
     started = time.monotonic()
     yield
     TIMINGS.append((name, time.monotonic() - started))
-    print(f"    done in {TIMINGS[-1][1]:.1f} s", flush=True)
+    print(f"    {TIMINGS[-1][1]:.0f} s", flush=True)
 
 
-def airflow(*args: str, log: Path | None = None) -> None:
-    """Run an Airflow CLI command; its chatter goes to `log`, a failure shows the tail."""
-    command = [sys.executable, "-m", "airflow", *args]
-    out = subprocess.run(command, capture_output=True, text=True)
-    if log:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(out.stdout + out.stderr)
-    if out.returncode != 0:
-        tail = "\n".join((out.stdout + out.stderr).splitlines()[-40:])
-        raise SystemExit(f"airflow {' '.join(args)} failed (full log: {log}):\n{tail}")
+def run_dag(api, dag_id: str, conf: dict, note: str) -> dict:
+    run_id = api.trigger(dag_id, conf, note=note)
+    started = time.monotonic()
+    run = api.wait(dag_id, run_id)
+    states = api.task_states(dag_id, run_id)
+    print(f"    {dag_id:18s} {run['state']:8s} {time.monotonic() - started:5.0f} s  {json.dumps(conf)}", flush=True)
+    if run["state"] != "success":
+        failed = [t for t, s in states.items() if s not in ("success", "skipped")]
+        raise SystemExit(f"{dag_id} run {run_id} {run['state']} at {failed}: see the task logs in the UI")
+    return {"run_id": run_id, "states": states}
 
 
-def run_dag(dag_id: str, logical_day: dt.date, conf: dict, logs: Path) -> None:
-    log = logs / f"{dag_id}-{logical_day}.log"
-    print(f"    airflow dags test {dag_id} {logical_day} -c '{json.dumps(conf)}'  (log: {log})", flush=True)
-    airflow("dags", "test", dag_id, logical_day.isoformat(), "-c", json.dumps(conf), log=log)
+def wait_for_triggered_training(api, since: set[str]) -> list[dict]:
+    """Training runs the monitor triggered (not ours): wait for each to finish."""
+    events = []
+    for run in api.runs("training_pipeline"):
+        if run["dag_run_id"] in since:
+            continue
+        done = api.wait("training_pipeline", run["dag_run_id"])
+        states = api.task_states("training_pipeline", run["dag_run_id"])
+        conf = done.get("conf") or {}
+        print(f"    training_pipeline  {done['state']:8s} triggered by monitoring: {conf.get('reason')}", flush=True)
+        events.append({"run_id": run["dag_run_id"], "state": done["state"], "promoted": states.get("promote_model") == "success", "reason": conf.get("reason")})
+        since.add(run["dag_run_id"])
+    return events
 
 
 def show_online_features(settings, day: dt.date, count: int = 5) -> None:
-    import pyarrow.dataset as ds
+    """Serve features for a few real flights of `day` from the online store."""
+    import pandas as pd
 
-    from runway import contracts, feature_store, sources
+    from runway import contracts, entities, feature_store, scoring, sources
 
     source = sources.prepare_source(settings.source_dir, settings.replay_shift, settings.scale)
-    flights = (
-        ds.dataset(source / "flights.parquet")
-        .to_table(filter=ds.field("flight_date") == day)
-        .to_pandas()
-        .dropna(subset=["tailnum"])
-        .sample(count, random_state=7)
-    )
-    rows = [
-        {"carrier": f.carrier, "origin": f.origin, "route": f"{f.origin}-{f.dest}", "tailnum": f.tailnum, "hour": int(f.hour)}
-        for f in flights.itertuples()
-    ]
-    store = feature_store.get_store(settings)
-    online = feature_store.online_features(store, rows)
+    flights = scoring.scheduled_flights(source, day).dropna(subset=["tailnum"]).sample(count, random_state=7)
+    rows = entities.entity_rows(flights, with_label=False)
+    online = feature_store.online_features(feature_store.get_store(settings), rows[list(contracts.ENTITY_COLUMNS)].to_dict("records"))
     shown = ["carrier_delay_rate_7d", "origin_delay_rate_1d", "route_delay_rate_28d", "plane_flights_7d", "plane_year", "wx_visib", "wx_wind_speed"]
-    table = flights[["flight_id"]].reset_index(drop=True).join(online[[c for c in shown if c in online]])
-    print(f"\nOnline features from Feast for {count} real flights scheduled on {day} (of {len(contracts.ALL_FEATURES)} features):")
-    with __import__("pandas").option_context("display.width", 200, "display.max_columns", 20):
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"    online features of {count} real flights scheduled on {day} ({len(contracts.ALL_FEATURES)} in the service; a few shown):")
+    with pd.option_context("display.width", 220):
+        print(pd.concat([rows[["flight_id"]], online[shown]], axis=1).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+def summarize(settings, chunks: list[dict]) -> None:
+    import pandas as pd
+    import sqlalchemy as sa
+
+    from runway import sql
+
+    engine = sql.engine(settings.sql_url)
+    with engine.connect() as conn:
+        metrics = pd.DataFrame(conn.execute(sa.select(sql.monitoring_metrics)).mappings().all())
+        scored = pd.DataFrame(
+            conn.execute(
+                sa.select(sql.predictions.c.flight_date, sql.predictions.c.model_alias, sa.func.count().label("n"))
+                .group_by(sql.predictions.c.flight_date, sql.predictions.c.model_alias)
+            ).mappings().all()
+        )
+    rows = []
+    for chunk in chunks:
+        start, end = chunk["start"], chunk["end"]
+        m = metrics[(metrics["day"] >= start) & (metrics["day"] <= end)] if len(metrics) else metrics
+        s = scored[(scored["flight_date"] >= start) & (scored["flight_date"] <= end)] if len(scored) else scored
+        pick = lambda name: m[m["metric"] == name]["value"]  # noqa: E731
+        rows.append(
+            {
+                "days": f"{start}..{end}",
+                "flights scored": int(s[s["model_alias"] == "champion"]["n"].sum()) if len(s) else 0,
+                "realized AUC": round(pick("realized_auc").mean(), 3) if len(pick("realized_auc")) else None,
+                "drift share": round(pick("drift_share").mean(), 3) if len(pick("drift_share")) else None,
+                "champion": ",".join(str(v) for v in sorted(m["model_version"].unique())) if len(m) else "",
+                "retraining": "; ".join(e["reason"] or "" for e in chunk["retraining"]) or "-",
+            }
+        )
+    table = pd.DataFrame(rows)
+    print("\nThe loop, chunk by chunk:")
+    with pd.option_context("display.width", 220, "display.max_colwidth", 90):
+        print(table.to_string(index=False))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=int, default=28, help="history to bootstrap (days)")
-    parser.add_argument("--end", type=dt.date.fromisoformat, help="last day of history (default: yesterday)")
+    parser.add_argument("--start", type=dt.date.fromisoformat, help="first day of history (default: loop start - 70 days)")
+    parser.add_argument("--end", type=dt.date.fromisoformat, help="last simulated day (default: yesterday)")
+    parser.add_argument("--loop-days", type=int, default=28, help="simulated days after the history (default 28)")
+    parser.add_argument("--chunk-days", type=int, default=7, help="days per scoring/monitoring cycle")
+    parser.add_argument("--n-trials", type=int, default=6, help="Optuna trials per family")
+    parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args()
 
     settings = load_settings()
-    today = dt.datetime.now(ZoneInfo(LOCAL_TZ)).date()
-    end = args.end or today - dt.timedelta(days=1)
-    start = end - dt.timedelta(days=args.days - 1)
-    logs = settings.home / "logs"
+    end = args.end or dt.datetime.now(ZoneInfo(LOCAL_TZ)).date() - dt.timedelta(days=1)
+    if args.start:
+        history_start = args.start
+        loop_start = history_start + dt.timedelta(days=HISTORY_DAYS)
+    else:
+        loop_start = end - dt.timedelta(days=args.loop_days - 1)
+        history_start = loop_start - dt.timedelta(days=HISTORY_DAYS)
+    history_end = loop_start - dt.timedelta(days=1)
+    if loop_start > end:
+        raise SystemExit(f"--start {history_start} leaves no days to simulate before --end {end}")
     print(f"Runway demo: profile {settings.profile}, state in {settings.home}")
-    print(f"history {start}..{end} ({args.days} days), replaying 2013 shifted by {settings.replay_shift.days} days")
+    print(f"history {history_start}..{history_end}; simulated days {loop_start}..{end} in {args.chunk_days}-day cycles")
 
-    with stage("prepare Airflow (migrate the metadata DB, pools, DAGs)"):
-        Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-        airflow("db", "migrate", log=logs / "airflow-db-migrate.log")
-        airflow("pools", "set", "gpu", "1", "GPU training slots", log=logs / "airflow-pools.log")
-        airflow("dags", "reserialize", log=logs / "airflow-reserialize.log")
+    airflow = LocalAirflow(settings.home / "airflow", port=args.port, use_schedules=False)
+    with stage("start Airflow (api-server, scheduler, dag-processor, triggerer)"):
+        airflow.start()
+        api = airflow.client()
+        api.wait_for_dags(DAGS)
+        for dag_id in DAGS:
+            api.unpause(dag_id)
 
-    with stage(f"feature_pipeline through Airflow: land, gate, Beam, gate, Feast for {start}..{end}"):
-        run_dag("feature_pipeline", end, {"start": start.isoformat(), "end": end.isoformat()}, logs)
+    with stage(f"bootstrap features {history_start}..{history_end}"):
+        run_dag(api, "feature_pipeline", {"start": str(history_start), "end": str(history_end)}, "demo: bootstrap")
+    known_training: set[str] = {r["dag_run_id"] for r in api.runs("training_pipeline")}
+    with stage("train the first champion"):
+        window_start = history_end - dt.timedelta(days=41)
+        run = run_dag(
+            api, "training_pipeline",
+            {"window_start": str(window_start), "window_end": str(history_end), "n_trials": args.n_trials,
+             "timeout_minutes": 2, "reason": "demo: first champion"},
+            "demo: first champion",
+        )
+        known_training.add(run["run_id"])
+        print(f"    candidates: {api.xcom('training_pipeline', run['run_id'], 'gate_challenger')}")
+
+    chunks = []
+    day = loop_start
+    while day <= end:
+        last = min(day + dt.timedelta(days=args.chunk_days - 1), end)
+        span = {"start": str(day), "end": str(last)}
+        with stage(f"simulate {day}..{last}: features, scoring, monitoring"):
+            run_dag(api, "feature_pipeline", span, "demo loop")
+            run_dag(api, "batch_scoring", span, "demo loop")
+            run_dag(api, "model_monitoring", span, "demo loop")
+            events = wait_for_triggered_training(api, known_training)
+        chunks.append({**span, "retraining": events})
+        day = last + dt.timedelta(days=1)
 
     with stage("read online features back from Feast"):
         show_online_features(settings, end + dt.timedelta(days=1))
 
+    summarize(settings, chunks)
     print("\nStage timings:")
     for name, seconds in TIMINGS:
-        print(f"  {seconds:7.1f} s  {name}")
-    print(f"  {sum(s for _, s in TIMINGS):7.1f} s  total")
-    print(f"\nGreat Expectations Data Docs: {settings.gx_dir}")
-    print("Airflow UI: `make airflow`, then http://127.0.0.1:8080 (credentials in .runway/airflow/passwords.json)")
+        print(f"  {seconds:6.0f} s  {name}")
+    print(f"  {sum(s for _, s in TIMINGS):6.0f} s  total")
+    print(f"\nAirflow UI:  {airflow.url}  (user admin, password in {airflow.home / 'passwords.json'})")
+    print(f"MLflow UI:   make mlflow, then http://127.0.0.1:5000  (store {settings.mlflow_uri})")
+    print(f"Reports:     {settings.reports_dir}/monitoring/  and Great Expectations Data Docs in {settings.gx_dir}")
+    print("Airflow keeps running for the UI; `make stop` ends it.")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
