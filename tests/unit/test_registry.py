@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -13,6 +15,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+import runway
 from runway.training import registry
 from runway.training.candidates import train_candidate
 from runway.training.data import split_by_date, training_data_hash
@@ -111,6 +114,23 @@ def test_registered_version_scores_raw_frames_through_pyfunc(store):
     np.testing.assert_allclose(scores, store.good.model.predict_proba(frame))
     with pytest.raises(Exception, match="wx_temp"):
         model.predict(frame.drop(columns=["wx_temp"]))
+
+
+def test_a_fresh_process_scores_with_the_registered_model(store, tmp_path):
+    """What batch scoring does: another interpreter, only the URI and the frame."""
+    frame = store.split.test.head(200)
+    frame.to_parquet(tmp_path / "frame.parquet")
+    code = (
+        "import sys, mlflow, pandas as pd, numpy as np\n"
+        f"mlflow.set_tracking_uri({store.uri!r})\n"
+        f"model = mlflow.pyfunc.load_model({store.first.model_uri!r})\n"
+        f"frame = pd.read_parquet({str(tmp_path / 'frame.parquet')!r})\n"
+        f"np.save({str(tmp_path / 'scores.npy')!r}, model.predict(frame))\n"
+    )
+    env = os.environ | {"PYTHONPATH": str(Path(runway.__file__).parents[1])}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True)
+    scores = np.load(tmp_path / "scores.npy")
+    np.testing.assert_allclose(scores, store.good.model.predict_proba(frame))
 
 
 def test_a_retried_task_registers_nothing_new(store):

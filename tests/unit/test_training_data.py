@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import runway
 from runway import contracts
 from runway.training.data import split_by_date, training_data_hash
 from runway.training.inputs import (
@@ -171,3 +176,22 @@ def test_plots_are_png_files(tmp_path):
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(write_plots(y, p, tmp_path / "none")) == 3
+
+
+def test_importing_the_package_stays_cheap():
+    """DAG files and scoring import runway.training modules: no torch, boosters or MLflow."""
+    code = (
+        "import sys\n"
+        "import runway.training, runway.training.data, runway.training.candidates\n"
+        "import runway.training.gate, runway.training.registry, runway.training.metrics\n"
+        "heavy = {'torch', 'xgboost', 'lightgbm', 'mlflow', 'optuna', 'matplotlib'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ | {"PYTHONPATH": str(Path(runway.__file__).parents[1])},
+    )
+    assert out.stdout.strip() == "[]"
