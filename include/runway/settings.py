@@ -48,6 +48,15 @@ class Settings:
     model_name: str = "flight_delay"  # the registered model
     experiment: str = "flight_delay"
 
+    # training: CPU threads per candidate fit (0 = all cores). Families train as parallel
+    # tasks; on few cores, one thread each beats OpenMP threads spinning against each other.
+    train_threads: int = 1
+
+    # model gate (the rest of its thresholds: runway.training.gate.GateThresholds)
+    gate_min_roc_auc: float = 0.60  # absolute floor on the test window
+    gate_max_ece: float = 0.05  # calibration bound
+    gate_max_auc_drop: float = 0.01  # candidate vs champion on the same test window
+
     # raw gate sanity bounds
     min_flights_per_day: int = 300
     max_flights_per_day: int = 1500

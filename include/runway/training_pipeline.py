@@ -84,7 +84,10 @@ def train_family(
     from runway.training.tracking import lineage_tags, log_candidate
 
     frame, split = _splits(data_path, valid_days, test_days)
-    result = train_candidate(family, split.train, split.valid, n_trials=n_trials, timeout_s=timeout_s, seed=seed)
+    result = train_candidate(
+        family, split.train, split.valid, n_trials=n_trials, timeout_s=timeout_s, seed=seed,
+        threads=settings.train_threads or None,
+    )
     windows = split.windows()
     tags = lineage_tags(
         feature_service=settings.feature_service,
@@ -120,14 +123,19 @@ def train_family(
 
 def gate_best(settings: Settings, candidates: list[dict], data_path: str, test_days: int, valid_days: int) -> dict:
     """Pick the best model family by validation AUC and put it through the gate."""
-    from runway.training.gate import gate_candidate
+    from runway.training.gate import GateThresholds, gate_candidate
 
     contenders = [c for c in candidates if c and c["family"] != BASELINE]
     if not contenders:
         raise ValueError("no candidate was trained: 'families' selected none, or all failed")
     best = max(contenders, key=lambda c: c["valid_auc"])
     _, split = _splits(data_path, valid_days, test_days)
-    verdict = gate_candidate(best["version"], split.test, tracking_uri=settings.mlflow_uri, model_name=settings.model_name)
+    thresholds = GateThresholds(
+        min_roc_auc=settings.gate_min_roc_auc, max_ece=settings.gate_max_ece, max_auc_drop=settings.gate_max_auc_drop
+    )
+    verdict = gate_candidate(
+        best["version"], split.test, tracking_uri=settings.mlflow_uri, model_name=settings.model_name, thresholds=thresholds
+    )
     report = verdict.to_markdown()
     log.info("model gate for %s version %s:\n%s", best["family"], best["version"], report)
     baseline = next((c for c in candidates if c and c["family"] == BASELINE), None)

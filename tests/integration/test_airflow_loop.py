@@ -1,0 +1,174 @@
+"""The loop through a real Airflow (api-server, scheduler, dag-processor, triggerer on a free
+loopback port), driven over REST API v2 as users drive it: the official `apache-airflow-client`
+for the feature pipeline, then training, scoring and monitoring on a short window.
+
+One Airflow serves the module; its state (and Runway's) lives in a scratch folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import requests
+
+from runway import contracts, entities, feature_store, scoring, sources, sql
+from runway.local_airflow import LocalAirflow, free_port
+from runway.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+HISTORY = (dt.date(2026, 3, 2), dt.date(2026, 3, 22))  # features; the first days warm the windows
+FIRST_RUN = (dt.date(2026, 3, 2), dt.date(2026, 3, 4))  # the 3-day run through the official client
+LOOP = (dt.date(2026, 3, 23), dt.date(2026, 3, 24))  # scored and monitored after training
+DAGS = ["feature_pipeline", "training_pipeline", "batch_scoring", "model_monitoring", "model_rollback"]
+
+
+@pytest.fixture(scope="module")
+def runway_settings(tmp_path_factory):
+    return Settings(home=tmp_path_factory.mktemp("runway-home"), replay_year=2026, gate_min_roc_auc=0.55, gate_max_ece=0.1)
+
+
+@pytest.fixture(scope="module")
+def airflow(runway_settings, airflow_db):
+    env = {
+        "RUNWAY_HOME": str(runway_settings.home),
+        "RUNWAY_REPLAY_YEAR": "2026",
+        "RUNWAY_GATE_MIN_ROC_AUC": str(runway_settings.gate_min_roc_auc),
+        "RUNWAY_GATE_MAX_ECE": str(runway_settings.gate_max_ece),
+    }
+    instance = LocalAirflow(runway_settings.home / "airflow", port=free_port(), use_schedules=False, extra_env=env)
+    instance.start()
+    api = instance.client()
+    api.wait_for_dags(DAGS)
+    for dag_id in DAGS:
+        api.unpause(dag_id)
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="module")
+def api(airflow):
+    return airflow.client()
+
+
+def _official_client(airflow):
+    import airflow_client.client as client
+
+    token = requests.post(
+        f"{airflow.url}/auth/token", json={"username": "admin", "password": airflow.passwords()["admin"]}, timeout=30
+    ).json()["access_token"]
+    return client.ApiClient(client.Configuration(host=airflow.url, access_token=token))
+
+
+def test_api_refuses_requests_without_a_token(airflow):
+    response = requests.get(f"{airflow.url}/api/v2/dags", timeout=30)
+    assert response.status_code == 401
+
+
+def test_viewer_reads_but_cannot_trigger(airflow):
+    viewer = airflow.client("viewer")
+    assert viewer._call("GET", "/dags/feature_pipeline")["dag_id"] == "feature_pipeline"
+    response = viewer.session.post(
+        f"{airflow.url}/api/v2/dags/feature_pipeline/dagRuns", json={"logical_date": None, "conf": {}}, timeout=30
+    )
+    assert response.status_code == 403
+
+
+def test_bad_conf_is_refused_with_the_field_named(api):
+    response = api.session.post(
+        f"{api.base_url}/api/v2/dags/training_pipeline/dagRuns",
+        json={"logical_date": None, "conf": {"n_trials": "many"}},
+        timeout=30,
+    )
+    assert response.status_code == 400
+    assert "n_trials" in response.text
+
+
+def test_feature_pipeline_three_days_through_the_official_client(airflow, runway_settings):
+    import time
+
+    from airflow_client.client import DAGRunApi, TaskInstanceApi, TriggerDAGRunPostBody
+
+    with _official_client(airflow) as client:
+        runs = DAGRunApi(client)
+        conf = {"start": str(FIRST_RUN[0]), "end": str(FIRST_RUN[1])}
+        run = runs.trigger_dag_run("feature_pipeline", TriggerDAGRunPostBody(logical_date=None, conf=conf))
+        deadline = time.monotonic() + 900
+        while (state := runs.get_dag_run("feature_pipeline", run.dag_run_id).state.value) not in ("success", "failed"):
+            assert time.monotonic() < deadline, "feature_pipeline did not finish"
+            time.sleep(3)
+        tasks = TaskInstanceApi(client).get_task_instances("feature_pipeline", run.dag_run_id).task_instances
+        states = {ti.task_id: ti.state.value for ti in tasks}
+    assert state == "success", states
+    assert states == dict.fromkeys(
+        ["land_raw", "validate_raw", "build_features", "validate_features", "materialize_features"], "success"
+    )
+
+    # Feast serves the last day's features for the next day's real flights.
+    source = sources.prepare_source(runway_settings.source_dir, runway_settings.replay_shift)
+    flights = scoring.scheduled_flights(source, FIRST_RUN[1] + dt.timedelta(days=1)).dropna(subset=["tailnum"]).head(20)
+    rows = entities.entity_rows(flights, with_label=False)[list(contracts.ENTITY_COLUMNS)].to_dict("records")
+    online = feature_store.online_features(feature_store.get_store(runway_settings), rows)
+    assert len(online) == 20
+    assert online["carrier_delay_rate_7d"].notna().all()
+    assert online["origin_flights_1d"].notna().all()
+    assert online["wx_visib"].notna().mean() > 0.9
+
+
+def _run(api, dag_id: str, conf: dict) -> tuple[str, dict]:
+    run_id = api.trigger(dag_id, conf)
+    run = api.wait(dag_id, run_id, timeout=1500)
+    states = api.task_states(dag_id, run_id)
+    assert run["state"] == "success", (dag_id, states)
+    return run_id, states
+
+
+def test_the_loop_trains_scores_and_monitors(api, runway_settings):
+    import sqlalchemy as sa
+
+    _run(api, "feature_pipeline", {"start": str(HISTORY[0]), "end": str(LOOP[1])})
+    run_id, states = _run(
+        api,
+        "training_pipeline",
+        {
+            "window_start": str(HISTORY[0] + dt.timedelta(days=7)),
+            "window_end": str(HISTORY[1]),
+            "valid_days": 3,
+            "test_days": 3,
+            "families": ["lightgbm", "xgboost", "torch"],
+            "n_trials": 2,
+            "timeout_minutes": 1,
+            "reason": "integration test",
+        },
+    )
+    assert states["promote_model"] == "success", states
+    verdict = api.xcom("training_pipeline", run_id, "gate_challenger")
+    assert verdict["passed"] and verdict["policy"]
+    from runway.training import registry
+
+    champion = registry.champion_version(tracking_uri=runway_settings.mlflow_uri)
+    assert champion == verdict["version"]
+
+    span = {"start": str(LOOP[0]), "end": str(LOOP[1])}
+    _run(api, "batch_scoring", span)
+    engine = sql.engine(runway_settings.sql_url)
+    with engine.connect() as conn:
+        predictions = conn.execute(sa.select(sql.predictions)).mappings().all()
+    source = sources.prepare_source(runway_settings.source_dir, runway_settings.replay_shift)
+    expected = sum(len(scoring.scheduled_flights(source, LOOP[0] + dt.timedelta(days=i))) for i in range(2))
+    assert len(predictions) == expected
+    assert {p["model_version"] for p in predictions} == {champion}
+    assert all(0.0 <= p["score"] <= 1.0 for p in predictions)
+
+    _run(api, "batch_scoring", span)  # a rerun replaces, never duplicates
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(sql.predictions)).scalar() == expected
+
+    run_id, states = _run(api, "model_monitoring", span)
+    with engine.connect() as conn:
+        metrics = {(str(r["day"]), r["metric"]): r["value"] for r in conn.execute(sa.select(sql.monitoring_metrics)).mappings()}
+    for day in ("2026-03-23", "2026-03-24"):
+        assert 0.0 <= metrics[(day, "drift_share")] <= 1.0
+        assert 0.5 < metrics[(day, "realized_auc")] < 1.0
+    assert (runway_settings.reports_dir / "monitoring" / "drift-2026-03-24.html").exists()
