@@ -25,10 +25,9 @@ import json
 import sys
 import time
 from contextlib import contextmanager
-from zoneinfo import ZoneInfo
 
 from runway.local_airflow import LocalAirflow
-from runway.settings import LOCAL_TZ, load_settings
+from runway.settings import load_settings
 
 DAGS = ["feature_pipeline", "training_pipeline", "batch_scoring", "model_monitoring", "model_rollback"]
 HISTORY_DAYS = 70  # features of the first 28 days warm the windows up; training uses the last 42
@@ -127,7 +126,7 @@ def summarize(settings, chunks: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--start", type=dt.date.fromisoformat, help="first day of history (default: loop start - 70 days)")
-    parser.add_argument("--end", type=dt.date.fromisoformat, help="last simulated day (default: yesterday)")
+    parser.add_argument("--end", type=dt.date.fromisoformat, help="last simulated day (default: June's last, replayed)")
     parser.add_argument("--loop-days", type=int, default=28, help="simulated days after the history (default 28)")
     parser.add_argument("--chunk-days", type=int, default=7, help="days per scoring/monitoring cycle")
     parser.add_argument("--n-trials", type=int, default=6, help="Optuna trials per family")
@@ -135,7 +134,8 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = load_settings()
-    end = args.end or dt.datetime.now(ZoneInfo(LOCAL_TZ)).date() - dt.timedelta(days=1)
+    # Default: the summer of the replayed year, when thunderstorms make the delays (and drift).
+    end = args.end or dt.date(2013, 6, 30) + settings.replay_shift
     if args.start:
         history_start = args.start
         loop_start = history_start + dt.timedelta(days=HISTORY_DAYS)

@@ -68,9 +68,8 @@ def monitor_day(settings: Settings, day: dt.date, run_id: str, computed_at: dt.d
         return {"day": day.isoformat(), "status": "no scored flights"}
     version = int(scored["champion_version"].iloc[0])
     reference = reference_frame(settings, version)
-    html = settings.reports_dir / "monitoring" / f"drift-{day}.html"
     drift = monitoring.drift_report(
-        reference, scored, list(contracts.ALL_FEATURES), settings.drift_sample_rows, settings.drift_seed, html
+        reference, scored, list(contracts.ALL_FEATURES), settings.drift_sample_rows, settings.drift_seed, None
     )
     figures = {
         "drift_share": drift["drift_share"],
@@ -89,7 +88,21 @@ def monitor_day(settings: Settings, day: dt.date, run_id: str, computed_at: dt.d
     engine = sql.engine(settings.sql_url)
     sql.ensure_tables(engine)
     sql.upsert(engine, sql.monitoring_metrics, monitoring.metric_rows(day, version, figures, run_id, computed_at))
-    return {"day": day.isoformat(), "status": status, "model_version": version, "report": str(html), **figures}
+    return {"day": day.isoformat(), "status": status, "model_version": version, **figures}
+
+
+def drift_html(settings: Settings, days: list[dt.date], version: int) -> Path:
+    """The full Evidently report of the days' scored flights against the version's reference."""
+    from runway import monitoring, scoring
+
+    scored = scoring.read_scored(settings.scored_dir, days)
+    scored = scored[scored["champion_version"] == version]
+    html = settings.reports_dir / "monitoring" / f"drift-{days[0]}_{days[-1]}-v{version}.html"
+    monitoring.drift_report(
+        reference_frame(settings, version), scored, list(contracts.ALL_FEATURES),
+        settings.drift_sample_rows, settings.drift_seed, html,
+    )
+    return html
 
 
 def _history(settings: Settings, version: int, day: dt.date) -> pd.DataFrame:
@@ -131,17 +144,21 @@ def monitor(settings: Settings, days: list[dt.date], *, run_id: str, computed_at
         log.info("retraining decision for %s: %s %s", day, verdict.retrain, verdict.reason)
         if verdict.retrain:
             decision = {"day": day.isoformat(), "reason": verdict.reason, "evidence": verdict.evidence}
-    _log_reports(settings, results, run_id)
-    return {"days": results, "decision": decision}
+    monitored = [r for r in results if "model_version" in r]
+    reports = [
+        str(drift_html(settings, [dt.date.fromisoformat(r["day"]) for r in monitored if r["model_version"] == v], v))
+        for v in sorted({r["model_version"] for r in monitored})
+    ]
+    _log_reports(settings, monitored, reports, run_id)
+    return {"days": results, "decision": decision, "reports": reports}
 
 
-def _log_reports(settings: Settings, results: list[dict], run_id: str) -> None:
+def _log_reports(settings: Settings, monitored: list[dict], reports: list[str], run_id: str) -> None:
     """One MLflow run per monitoring run: the daily figures as metrics, the HTML reports."""
     import mlflow
 
     from runway.training.tracking import ensure_experiment, tracking
 
-    monitored = [r for r in results if "model_version" in r]
     if not monitored:
         return
     with tracking(settings.mlflow_uri) as client:
@@ -153,7 +170,8 @@ def _log_reports(settings: Settings, results: list[dict], run_id: str) -> None:
             for result in monitored:
                 step = dt.date.fromisoformat(result["day"]).toordinal()
                 mlflow.log_metrics({k: float(v) for k, v in result.items() if isinstance(v, (int, float))}, step=step)
-                mlflow.log_artifact(result["report"], "drift_reports")
+            for report in reports:
+                mlflow.log_artifact(report, "drift_reports")
 
 
 def decide(summary: dict, training_active: bool, window_days: int = 42) -> dict | None:

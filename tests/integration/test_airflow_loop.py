@@ -171,4 +171,5 @@ def test_the_loop_trains_scores_and_monitors(api, runway_settings):
     for day in ("2026-03-23", "2026-03-24"):
         assert 0.0 <= metrics[(day, "drift_share")] <= 1.0
         assert 0.5 < metrics[(day, "realized_auc")] < 1.0
-    assert (runway_settings.reports_dir / "monitoring" / "drift-2026-03-24.html").exists()
+    report = runway_settings.reports_dir / "monitoring" / f"drift-2026-03-23_2026-03-24-v{champion}.html"
+    assert report.exists() and "evidently" in report.read_text()[:200000].lower()

@@ -201,6 +201,12 @@ def test_drift_report_tells_same_weeks_from_another_season(flights, tmp_path):
     again = monitoring.drift_report(half_a, half_b, html_path=tmp_path / "same.html", **args)
     assert again["per_column"] == same["per_column"]  # same seed, same sample, same report
 
+    # The daily figure without the HTML report: the same tests, the same verdict.
+    fast = monitoring.drift_report(january, july, html_path=None, **args)
+    assert fast["html"] is None
+    assert fast["drift_share"] == season["drift_share"]
+    assert fast["drifted_columns"] == season["drifted_columns"]
+
 
 def test_drift_report_counts_a_column_that_stopped_arriving(flights, tmp_path):
     january = flights[flights["month"] == 1]
