@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ENV := source scripts/env.sh &&
 
-.PHONY: install demo replay test bench lock airflow stop mlflow clean
+.PHONY: install demo replay test bench lock airflow stop credentials mlflow clean
 
 install: $(VENV)/.installed
 	@bash scripts/ensure_system_packages.sh
@@ -36,6 +36,9 @@ airflow: install  ## the Airflow UI and scheduler on http://127.0.0.1:8080 (Ctrl
 
 stop:  ## stop the Airflow that `make demo` left running for the UI
 	$(ENV) $(BIN)/python -c "from runway.local_airflow import LocalAirflow; from runway.settings import load_settings; LocalAirflow(load_settings().home / 'airflow').stop()"
+
+credentials:  ## show this installation's generated Airflow passwords
+	@cat .runway/airflow/passwords.json 2>/dev/null && echo || echo "no credentials yet: run make demo (or make airflow) first"
 
 mlflow: install  ## the MLflow UI on http://127.0.0.1:5000 over the local tracking store
 	$(ENV) $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.runway/mlflow.db --host 127.0.0.1 --port 5000
