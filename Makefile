@@ -31,8 +31,8 @@ test: install  ## every test layer: DAG integrity, unit, integration, end to end
 bench: install  ## benchmarks beside their baselines -> bench/results/
 	$(ENV) $(BIN)/python -m bench $(BENCH_ARGS)
 
-airflow: install  ## the Airflow UI and scheduler on http://127.0.0.1:8080 (Ctrl-C stops)
-	$(ENV) $(BIN)/airflow standalone
+airflow: install  ## Airflow with its schedules on, in the background: http://127.0.0.1:8080 (make stop)
+	$(ENV) $(BIN)/python -c "from runway.local_airflow import LocalAirflow; from runway.settings import load_settings; a = LocalAirflow(load_settings().home / 'airflow').start(); print('Airflow at', a.url, '- log', a.log)"
 
 stop:  ## stop the Airflow that `make demo` left running for the UI
 	$(ENV) $(BIN)/python -c "from runway.local_airflow import LocalAirflow; from runway.settings import load_settings; LocalAirflow(load_settings().home / 'airflow').stop()"
