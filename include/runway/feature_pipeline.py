@@ -64,20 +64,19 @@ def land(settings: Settings, start: str, end: str) -> dict:
 
 
 def validate_raw(settings: Settings, start: str, end: str) -> dict:
-    """Raw gate for every day; the first failing day is quarantined and fails the task."""
+    """Raw gate for start..end in one GX run per table; failing days are quarantined (only they)
+    and fail the task, named together."""
     from runway import validation
 
-    results = {}
-    for day in day_list(start, end):
-        results[day.isoformat()] = validation.validate_raw(
-            day,
-            settings.raw_dir,
-            settings.quarantine_dir,
-            settings.gx_dir / "raw",
-            settings.min_flights_per_day * settings.scale,
-            settings.max_flights_per_day * settings.scale,
-        )
-    return {"days": len(results), "docs": str(settings.gx_dir)}
+    summary = validation.validate_raw_range(
+        day_list(start, end),
+        settings.raw_dir,
+        settings.quarantine_dir,
+        settings.gx_dir / "raw",
+        settings.min_flights_per_day * settings.scale,
+        settings.max_flights_per_day * settings.scale,
+    )
+    return {"days": len(summary["days"]), "rows": summary["rows"], "docs": summary["docs"]}
 
 
 def beam_options(settings: Settings, start: str, end: str) -> dict:
@@ -96,11 +95,16 @@ def beam_options(settings: Settings, start: str, end: str) -> dict:
 
 
 def validate_features(settings: Settings, start: str, end: str) -> dict:
+    """Feature gate for start..end in one GX run per table; as `validate_raw` on failure."""
     from runway import validation
 
-    for day in day_list(start, end):
-        validation.validate_features(day, settings.features_dir, settings.quarantine_dir, settings.gx_dir / "features")
-    return {"days": len(day_list(start, end))}
+    summary = validation.validate_features_range(
+        day_list(start, end),
+        settings.features_dir,
+        settings.quarantine_dir,
+        settings.gx_dir / "features",
+    )
+    return {"days": len(summary["days"]), "rows": summary["rows"], "docs": summary["docs"]}
 
 
 def materialize(settings: Settings, start: str, end: str) -> dict:

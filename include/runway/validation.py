@@ -7,8 +7,17 @@ that day's partitions into quarantine, so nothing downstream can read them, writ
 and raises `ValidationFailed` naming every failed expectation; a gate that passes writes the
 same Data Docs and returns a small, JSON-serialisable summary (an XCom).
 
+The range gates (`validate_raw_range`, `validate_features_range`) validate many days for the
+cost of one GX run per table (GX's per-run overhead, not the rows, dominates a day's cost): the
+days' partitions are read as the day gate reads them, concatenated, and given derived columns
+(`_partition`, `_day_rows`, local dates, the day's end) through which the range suites express
+each day-specific expectation row by row. A range that passes is done; a range that fails goes
+through the day gate one day at a time, so only the failing days are quarantined, each with the
+day gate's own message, and one ValidationFailed names them all.
+
 Data Docs: one site rooted at `docs_dir` (`<docs_dir>/index.html`); each run is a page under
-`<docs_dir>/validations/<suite>/<gate>-<day>/...`, each suite one under `expectations/`. The
+`<docs_dir>/validations/<suite>/<gate>-<day>/...` (`<gate>_range_<table>` and
+`<gate>-<first>-to-<last>` for a range), each suite one under `expectations/`. The
 suites and validation results behind the site are kept as JSON under `<docs_dir>/store/`, so
 the index lists the latest days gated (`DOCS_INDEX_LIMIT` runs). A rerun of a day overwrites
 that day's results and pages.
@@ -23,6 +32,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -225,6 +235,104 @@ def feature_suite(table: str, day: dt.date) -> list[Expectation]:
     ]
 
 
+# ---- the range suites: the day suites over many days at once ------------------------------------
+# A range gate validates the days' partitions of a table concatenated, with derived columns
+# (computed by the gate, not read) that carry what the day suites check per day:
+PARTITION = "_partition"  # the partition's day, "YYYY-MM-DD"
+PARTITION_DATE = "_partition_date"  # the same day as a datetime64 (to compare with date columns)
+DAY_ROWS = "_day_rows"  # the row count of the row's partition
+LOCAL_DATE = "_local_date_{}"  # a timestamp column's New York date
+DAY_END = "_day_end"  # the end of the partition's local day, in UTC (feature event timestamps)
+
+
+def _range_schema_expectations(schema: pa.Schema, derived: list[str]) -> list[Expectation]:
+    # each file's own column set is compared with the contract while reading (a concatenation
+    # hides a column one file lacks); here the whole frame must hold exactly those + derived
+    return [
+        _expect("TableColumnsToMatchSet", column_set=[*schema.names, *derived], exact_match=True),
+        *_schema_expectations(schema)[1:],
+    ]
+
+
+def _rows_per_day(days: list[dt.date], min_value: int, max_value: int | None) -> list[Expectation]:
+    """TableRowCountToBeBetween per day: every row's partition count in bounds, no day empty."""
+    bounds = {"min_value": min_value, **({"max_value": max_value} if max_value is not None else {})}
+    rows = _expect("ColumnValuesToBeBetween", column=DAY_ROWS, **bounds)
+    if min_value < 1:  # an empty day passes: it need not appear
+        return [rows]
+    every_day = [d.isoformat() for d in days]  # an empty day has no row to carry its count
+    present = _expect("ColumnDistinctValuesToContainSet", column=PARTITION, value_set=every_day)
+    return [rows, present]
+
+
+def _unique_per_day(keys) -> Expectation:
+    """Keys unique within each day: unique together with the partition's day."""
+    return _expect("CompoundColumnsToBeUnique", column_list=[PARTITION, *keys])
+
+
+def _on_partition_day(column: str) -> Expectation:
+    """A date column equal to its partition's day (the day suites' _equal_to a midnight)."""
+    return _expect("ColumnPairValuesToBeEqual", column_A=column, column_B=PARTITION_DATE)
+
+
+def _inside_partition_day(column: str) -> Expectation:
+    """A UTC timestamp inside its partition's local day (the day suites' _inside_day)."""
+    return _on_partition_day(LOCAL_DATE.format(column))
+
+
+def raw_flights_range_suite(
+    days: list[dt.date],
+    airports: list[str],
+    carriers: list[str],
+    min_flights: int,
+    max_flights: int,
+) -> list[Expectation]:
+    """`raw_flights_suite` for every day of `days` at once, on the derived columns."""
+    derived = [PARTITION, PARTITION_DATE, DAY_ROWS, LOCAL_DATE.format("sched_dep_ts")]
+    return [
+        *_range_schema_expectations(contracts.RAW_FLIGHTS_SCHEMA, derived),
+        *_rows_per_day(days, min_flights, max_flights),
+        *_not_null(FLIGHT_REQUIRED),
+        _unique_per_day(["flight_id"]),
+        *_between(FLIGHT_RANGES),
+        _in_set("origin", contracts.NYC_ORIGINS),
+        _in_set("dest", airports),
+        _in_set("carrier", carriers),
+        _on_partition_day("flight_date"),
+        _inside_partition_day("sched_dep_ts"),
+    ]
+
+
+def raw_weather_range_suite(days: list[dt.date]) -> list[Expectation]:
+    """`raw_weather_suite` for every day of `days` at once, on the derived columns."""
+    derived = [PARTITION, PARTITION_DATE, DAY_ROWS, LOCAL_DATE.format("obs_ts")]
+    return [
+        *_range_schema_expectations(contracts.RAW_WEATHER_SCHEMA, derived),
+        *_rows_per_day(days, 1, MAX_WEATHER_ROWS),
+        *_not_null(WEATHER_REQUIRED),
+        _unique_per_day(["origin", "obs_ts"]),
+        *_between(WEATHER_RANGES),
+        _in_set("origin", contracts.NYC_ORIGINS),
+        _on_partition_day("obs_date"),
+        _inside_partition_day("obs_ts"),
+    ]
+
+
+def feature_range_suite(table: str, days: list[dt.date]) -> list[Expectation]:
+    """`feature_suite` for every day of `days` at once, on the derived columns."""
+    keys = list(contracts.TABLE_KEYS[table])
+    ranges = {name: r for name in contracts.TABLE_FEATURES[table] if (r := _feature_range(name))}
+    derived = [PARTITION, DAY_ROWS, DAY_END]
+    return [
+        *_range_schema_expectations(contracts.feature_schema(table), derived),
+        *_rows_per_day(days, 1, None),
+        *_not_null([*keys, contracts.EVENT_TIMESTAMP]),
+        _unique_per_day(keys),
+        *_between(ranges),
+        _expect("ColumnPairValuesToBeEqual", column_A=contracts.EVENT_TIMESTAMP, column_B=DAY_END),
+    ]
+
+
 # ---- reading -----------------------------------------------------------------------------------
 def _require(path: Path, what: str = "partition") -> Path:
     if not path.is_file():
@@ -302,9 +410,11 @@ def _describe(result, columns) -> str:
     """One line for a failed expectation: its name, column and what was wrong, with counts."""
     config = result.expectation_config
     kwargs = config.kwargs
-    target = kwargs.get("column") or ",".join(kwargs.get("column_list") or [])
+    pair = [kwargs[k] for k in ("column_A", "column_B") if kwargs.get(k)]  # pair expectations
+    listed = [*(kwargs.get("column_list") or []), *pair]
+    target = kwargs.get("column") or ",".join(listed)
     label = f"{config.type}({target})" if target else config.type
-    absent = [c for c in [kwargs.get("column"), *(kwargs.get("column_list") or [])] if c]
+    absent = [c for c in [kwargs.get("column"), *listed] if c]
     absent = [c for c in absent if c not in columns]
     if absent:  # GX's own errors for an absent column go from clear to "list index out of range"
         return f"{label}: column {', '.join(absent)} is missing"
@@ -331,15 +441,18 @@ def _describe(result, columns) -> str:
 
 def _run_gx(
     gate: str,
-    day: dt.date,
+    label: str,
+    run_time: dt.datetime,
     frames: dict[str, pd.DataFrame],
     suites: dict[str, list[Expectation]],
     docs_dir: Path,
+    suite_prefix: str | None = None,
 ) -> tuple[dict[str, list[str]], Path | None, dict[str, str]]:
     """Validate each frame against its suite with a GX Checkpoint, then build Data Docs.
 
-    Returns the failures by table, the site's index (None if the docs could not be built) and
-    each table's validation page.
+    `label` names the run (`<gate>-<label>`: a day, or a range of days) and its batches; the
+    suites are named `<suite_prefix>_<table>` (the gate by default). Returns the failures by
+    table, the site's index (None if the docs could not be built) and each table's page.
     """
     import great_expectations as gx
     import great_expectations.expectations as gxe
@@ -349,25 +462,26 @@ def _run_gx(
     )
 
     docs_dir = Path(docs_dir)
+    prefix = suite_prefix or gate
     context = _gx_context(docs_dir)
     source = context.data_sources.add_pandas(gate)
     # Fixed run id per gate and day: a rerun overwrites that day's results instead of piling up.
-    run_id = RunIdentifier(run_name=f"{gate}-{day}", run_time=_local_day_bounds(day)[0])
+    run_id = RunIdentifier(run_name=f"{gate}-{label}", run_time=run_time)
     failures: dict[str, list[str]] = {}
     result_ids = {}
     for table, frame in frames.items():
         # passed whole: add_expectation one by one compares each with all before it (quadratic)
         expectations = [getattr(gxe, name)(**kwargs) for name, kwargs in suites[table]]
         suite = context.suites.add_or_update(
-            gx.ExpectationSuite(name=f"{gate}_{table}", expectations=expectations)
+            gx.ExpectationSuite(name=f"{prefix}_{table}", expectations=expectations)
         )
-        batch = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe(f"{day}")
+        batch = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe(label)
         definition = context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"{gate}_{table}", data=batch, suite=suite)
+            gx.ValidationDefinition(name=f"{prefix}_{table}", data=batch, suite=suite)
         )
         checkpoint = context.checkpoints.add(
             gx.Checkpoint(
-                name=f"{gate}_{table}",
+                name=f"{prefix}_{table}",
                 validation_definitions=[definition],
                 result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
             )
@@ -379,7 +493,7 @@ def _run_gx(
             failures[table] = [_describe(r, columns) for r in run.results if not r.success]
     pages: dict[str, str] = {}
     try:
-        suite_ids = [ExpectationSuiteIdentifier(name=f"{gate}_{table}") for table in result_ids]
+        suite_ids = [ExpectationSuiteIdentifier(name=f"{prefix}_{table}") for table in result_ids]
         resources = [*result_ids.values(), *suite_ids]
         context.build_data_docs(site_names=["runway"], resource_identifiers=resources)
     except Exception:  # a rendering bug must not stop bad data from being quarantined
@@ -407,7 +521,8 @@ def _gate(
         frame, failures[table] = _read(path, tables[table])
         if frame is not None:
             frames[table] = frame
-    gx_failures, index, pages = _run_gx(gate, day, frames, suites, Path(docs_dir))
+    run_time = _local_day_bounds(day)[0]
+    gx_failures, index, pages = _run_gx(gate, f"{day}", run_time, frames, suites, Path(docs_dir))
     for table, lines in gx_failures.items():
         failures[table] += lines
     rows = {table: len(frame) for table, frame in frames.items()}
@@ -437,7 +552,186 @@ def _gate(
     raise ValidationFailed(message, lines, quarantined, index)
 
 
+# ---- ranges of days --------------------------------------------------------------------------
+def _range_days(days) -> list[dt.date]:
+    days = sorted(set(days))
+    if not days:
+        raise ValueError("a range gate needs at least one day")
+    return days
+
+
+def _require_range(data_dir: Path, tables, days: list[dt.date]) -> dict[str, dict[dt.date, Path]]:
+    """Every day's partition of every table, or FileNotFoundError naming all that are missing."""
+    paths = {t: {d: partition_file(data_dir, t, d.isoformat()) for d in days} for t in tables}
+    missing = [str(p) for by_day in paths.values() for p in by_day.values() if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} partition(s) to validate not found: {', '.join(missing)} do not exist"
+        )
+    return paths
+
+
+def _repeat(values: list, lengths: list[int], dtype=None) -> np.ndarray:
+    """One value per partition, repeated over that partition's rows (partitions in order)."""
+    return np.repeat(np.array(values, dtype=dtype), lengths)
+
+
+def _read_range(
+    paths: dict[dt.date, Path], contract: pa.Schema
+) -> tuple[pd.DataFrame | None, list[int], list[str]]:
+    """The days' partitions of one table, each read as the day gate reads it, concatenated.
+
+    Returns the frame with `_partition` and `_day_rows`, the partitions' row counts, and the
+    problems that keep the partitions from being validated as one frame: a file the day gate
+    would fail on unread (unreadable, an Arrow type off the contract, a column set other than
+    the contract's, which concatenation would hide) or pandas types that differ between days
+    (concatenation would blur them). With any problem the frame is None.
+    """
+    frames: dict[dt.date, pd.DataFrame] = {}
+    problems: list[str] = []
+    for day, path in paths.items():
+        frame, failures = _read(path, contract)
+        problems += [f"{day}: {line}" for line in failures]
+        if frame is not None and set(frame.columns) != set(contract.names):
+            problems.append(f"{day}: columns {sorted(frame.columns)}, contract {contract.names}")
+        elif frame is not None:
+            frames[day] = frame[contract.names]
+    if not problems:
+        first_day, first = next(iter(frames.items()))
+        problems = [
+            f"{day}: pandas types {list(frame.dtypes)}, {first_day} {list(first.dtypes)}"
+            for day, frame in frames.items()
+            if list(frame.dtypes) != list(first.dtypes)
+        ]
+    if problems:
+        return None, [], problems
+    lengths = [len(frame) for frame in frames.values()]
+    frame = pd.concat(list(frames.values()), ignore_index=True)
+    frame[PARTITION] = _repeat([day.isoformat() for day in frames], lengths, object)
+    frame[DAY_ROWS] = _repeat(lengths, lengths, "int64")  # = groupby(_partition) size
+    return frame, lengths, []
+
+
+def _add_local_dates(frame: pd.DataFrame, days: list[dt.date], lengths, columns) -> pd.DataFrame:
+    """Raw tables: `_partition_date`, and each UTC timestamp column's New York date."""
+    frame[PARTITION_DATE] = _repeat([np.datetime64(d, "ms") for d in days], lengths)
+    for column in columns:
+        local = frame[column].dt.tz_convert(LOCAL_TZ).dt.tz_localize(None).dt.normalize()
+        frame[LOCAL_DATE.format(column)] = local
+    return frame
+
+
+def _add_day_end(frame: pd.DataFrame, days: list[dt.date], lengths) -> pd.DataFrame:
+    """Feature tables: the end of each row's local day in UTC, as the event timestamp's type."""
+    ends = [np.datetime64(_local_day_bounds(d)[1].replace(tzinfo=None), "us") for d in days]
+    frame[DAY_END] = pd.Series(_repeat(ends, lengths), index=frame.index).dt.tz_localize("UTC")
+    return frame
+
+
+def _range_gate(
+    gate: str,
+    days: list[dt.date],
+    data_dir: Path,
+    tables: dict[str, pa.Schema],
+    suites: dict[str, list[Expectation]],
+    derive: dict[str, Any],
+    gate_day,
+    docs_dir: Path,
+) -> dict:
+    """One GX run per table for all the days; if anything fails, every day's own gate."""
+    paths = _require_range(data_dir, tables, days)
+    if len(days) == 1:
+        return _range_summary(days, {days[0]: gate_day(days[0])})
+    frames, problems = {}, []
+    for table, contract in tables.items():
+        frame, lengths, found = _read_range(paths[table], contract)
+        problems += [f"{table} {line}" for line in found]
+        if frame is not None:
+            frames[table] = derive[table](frame, days, lengths)
+    label = f"{days[0]}-to-{days[-1]}"
+    if not problems:
+        run_time = _local_day_bounds(days[0])[0]
+        failures, index, pages = _run_gx(
+            gate, label, run_time, frames, suites, docs_dir, f"{gate}_range"
+        )
+        problems = [f"{table}: {line}" for table, lines in failures.items() for line in lines]
+        if not problems:
+            by_day = {
+                day: {t: int((f[PARTITION] == day.isoformat()).sum()) for t, f in frames.items()}
+                for day in days
+            }
+            rows = {table: len(frame) for table, frame in frames.items()}
+            log.info("%s gate passed %s (%d days): %s rows; Data Docs %s",
+                     gate, label, len(days), rows, index)  # fmt: skip
+            return {
+                "days": [day.isoformat() for day in days],
+                "rows": rows,
+                "rows_by_day": {day.isoformat(): counts for day, counts in by_day.items()},
+                "docs": str(index or ""),
+                "pages": pages,
+            }
+    log.warning(
+        "%s gate: range %s failed (%s); gating each of its %d days on its own",
+        gate, label, "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else ""), len(days),
+    )  # fmt: skip
+    return _gate_each_day(gate, days, gate_day)
+
+
+def _range_summary(days: list[dt.date], summaries: dict[dt.date, dict]) -> dict:
+    """A range's summary from its days' own gate summaries."""
+    rows: dict[str, int] = {}
+    for summary in summaries.values():
+        for table, n in summary["rows"].items():
+            rows[table] = rows.get(table, 0) + n
+    single = len(summaries) == 1
+    return {
+        "days": [day.isoformat() for day in days],
+        "rows": rows,
+        "rows_by_day": {day.isoformat(): s["rows"] for day, s in summaries.items()},
+        "docs": next((s["docs"] for s in summaries.values() if s["docs"]), ""),
+        "pages": {
+            (table if single else f"{table} {day}"): page
+            for day, s in summaries.items()
+            for table, page in s["pages"].items()
+        },
+    }
+
+
+def _gate_each_day(gate: str, days: list[dt.date], gate_day) -> dict:
+    """Every day through its own gate: failing days quarantined; raise naming all of them."""
+    summaries, rejected = {}, {}
+    for day in days:
+        try:
+            summaries[day] = gate_day(day)
+        except ValidationFailed as err:
+            rejected[day] = err
+    if not rejected:  # not expected: the range suites fail only where a day suite does
+        log.warning("%s gate: the range failed but each of its days passed its own gate", gate)
+        return _range_summary(days, summaries)
+    named = ", ".join(str(day) for day in rejected)
+    message = "\n".join(
+        [
+            f"{gate} gate rejected {len(rejected)} of {len(days)} day(s): {named}"
+            f" (the other days passed and stay in place)",
+            *(str(err) for err in rejected.values()),
+        ]
+    )
+    failures = [line for err in rejected.values() for line in err.failures]
+    quarantined = [path for err in rejected.values() for path in err.quarantined]
+    docs = next((err.docs for err in reversed(rejected.values()) if err.docs), None)
+    raise ValidationFailed(message, failures, quarantined, docs)
+
+
 # ---- the gates ---------------------------------------------------------------------------------
+def _reference(raw_dir: Path) -> tuple[list[str], list[str]]:
+    """The known airports and carriers, from the raw zone's reference tables."""
+    reference = Path(raw_dir) / "reference"
+    airports = pq.read_table(_require(reference / "airports.parquet", "reference"), columns=["faa"])
+    airlines = pq.read_table(_require(reference / "airlines.parquet", "reference"))
+    known = sorted(set(airports["faa"].to_pylist()) | set(AIRPORTS_MISSING_FROM_REFERENCE))
+    return known, sorted(airlines["carrier"].to_pylist())
+
+
 def validate_raw(
     day: dt.date,
     raw_dir: Path,
@@ -453,11 +747,7 @@ def validate_raw(
     ValidationFailed (after moving the day's partitions to `<quarantine_dir>/<table>/date=<day>`)
     when the data break the contract.
     """
-    reference = Path(raw_dir) / "reference"
-    airports = pq.read_table(_require(reference / "airports.parquet", "reference"), columns=["faa"])
-    airlines = pq.read_table(_require(reference / "airlines.parquet", "reference"))
-    known = sorted(set(airports["faa"].to_pylist()) | set(AIRPORTS_MISSING_FROM_REFERENCE))
-    carriers = sorted(airlines["carrier"].to_pylist())
+    known, carriers = _reference(Path(raw_dir))
     suites = {
         "flights": raw_flights_suite(day, known, carriers, min_flights, max_flights),
         "weather": raw_weather_suite(day),
@@ -478,3 +768,59 @@ def validate_features(
     return _gate(
         "features", day, Path(features_dir), tables, suites, Path(quarantine_dir), Path(docs_dir)
     )
+
+
+def validate_raw_range(
+    days: list[dt.date],
+    raw_dir: Path,
+    quarantine_dir: Path,
+    docs_dir: Path,
+    min_flights: int,
+    max_flights: int,
+) -> dict:
+    """`validate_raw` for many days at the cost of one GX run per table.
+
+    The days' partitions are validated together against `raw_flights_range_suite` and
+    `raw_weather_range_suite`. If they pass: returns {"days": [day], "rows": {table: n},
+    "rows_by_day": {day: {table: n}}, "docs": index.html, "pages": {table: page}} (one Data Docs
+    run). If anything fails, each day goes through `validate_raw` on its own, so only the failing
+    days are quarantined, each with its own message, and ValidationFailed names all of them.
+    Raises FileNotFoundError naming every missing partition or reference table before any run.
+    """
+    days = _range_days(days)
+    raw_dir, quarantine_dir, docs_dir = Path(raw_dir), Path(quarantine_dir), Path(docs_dir)
+    known, carriers = _reference(raw_dir)
+    suites = {
+        "flights": raw_flights_range_suite(days, known, carriers, min_flights, max_flights),
+        "weather": raw_weather_range_suite(days),
+    }
+    derive = {
+        "flights": lambda f, d, n: _add_local_dates(f, d, n, ["sched_dep_ts"]),
+        "weather": lambda f, d, n: _add_local_dates(f, d, n, ["obs_ts"]),
+    }
+
+    def gate_day(day: dt.date) -> dict:
+        return validate_raw(day, raw_dir, quarantine_dir, docs_dir, min_flights, max_flights)
+
+    tables = contracts.RAW_TABLES
+    return _range_gate("raw", days, raw_dir, tables, suites, derive, gate_day, docs_dir)
+
+
+def validate_features_range(
+    days: list[dt.date], features_dir: Path, quarantine_dir: Path, docs_dir: Path
+) -> dict:
+    """`validate_features` for many days at the cost of one GX run per table.
+
+    Same return value, fallback and errors as `validate_raw_range`.
+    """
+    days = _range_days(days)
+    features_dir, quarantine_dir = Path(features_dir), Path(quarantine_dir)
+    docs_dir = Path(docs_dir)
+    tables = {table: contracts.feature_schema(table) for table in contracts.FEATURE_TABLES}
+    suites = {table: feature_range_suite(table, days) for table in tables}
+    derive = {table: _add_day_end for table in tables}
+
+    def gate_day(day: dt.date) -> dict:
+        return validate_features(day, features_dir, quarantine_dir, docs_dir)
+
+    return _range_gate("features", days, features_dir, tables, suites, derive, gate_day, docs_dir)

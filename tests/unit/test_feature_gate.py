@@ -21,6 +21,13 @@ from runway.io import partition_dir, partition_file
 DAY = dt.date(2026, 3, 8)
 DAY_END = dt.datetime(2026, 3, 9, 4, tzinfo=dt.timezone.utc)  # local midnight, EDT
 OTHER_DAY = dt.date(2026, 3, 7)
+NEXT_DAY = dt.date(2026, 3, 9)  # with OTHER_DAY, the range gate's other days
+RANGE = [OTHER_DAY, DAY, NEXT_DAY]  # a 24-, a 23- and a 24-hour day
+ENDS = {
+    OTHER_DAY: dt.datetime(2026, 3, 8, 5, tzinfo=dt.timezone.utc),  # local midnight, EST
+    DAY: DAY_END,
+    NEXT_DAY: dt.datetime(2026, 3, 10, 4, tzinfo=dt.timezone.utc),  # local midnight, EDT
+}
 ROWS = 3
 
 KEY_VALUES = {
@@ -66,14 +73,13 @@ def write(root, table: str, day: dt.date, rows: pa.Table) -> None:
 
 @pytest.fixture
 def zone(tmp_path):
-    """Both days' partitions of every feature table; OTHER_DAY is the bystander."""
+    """The range's partitions of every feature table; OTHER_DAY is the day gate's bystander."""
     zone = SimpleNamespace(
         features=tmp_path / "features", quarantine=tmp_path / "quarantine", docs=tmp_path / "docs"
     )
-    other_end = dt.datetime(2026, 3, 8, 5, tzinfo=dt.timezone.utc)  # local midnight, EST
     for table in contracts.FEATURE_TABLES:
-        write(zone.features, table, DAY, conforming(table))
-        write(zone.features, table, OTHER_DAY, conforming(table, other_end))
+        for day in RANGE:
+            write(zone.features, table, day, conforming(table, ENDS[day]))
     return zone
 
 
@@ -184,4 +190,87 @@ def test_missing_table_names_the_path(zone):
 
     with pytest.raises(FileNotFoundError, match=str(missing)):
         run_gate(zone)
+    assert not zone.quarantine.exists()
+
+
+# ---- the range gate: one GX run per table for many days ---------------------------------------
+def run_range_gate(zone, days=RANGE):
+    return validation.validate_features_range(days, zone.features, zone.quarantine, zone.docs)
+
+
+def test_range_suite_carries_every_check_of_the_day_suite():
+    for table in contracts.FEATURE_TABLES:
+        day_suite = validation.feature_suite(table, DAY)
+        range_suite = validation.feature_range_suite(table, RANGE)
+        for name, kwargs in day_suite:
+            if name in ("ExpectTableRowCountToBeBetween", "ExpectColumnValuesToBeUnique",
+                        "ExpectCompoundColumnsToBeUnique"):  # fmt: skip
+                continue  # per day, on the derived columns
+            if kwargs.get("column") == contracts.EVENT_TIMESTAMP and "min_value" in kwargs:
+                continue  # the day's end: a pair with the derived _day_end
+            if name == "ExpectTableColumnsToMatchSet":
+                (match,) = [k for n, k in range_suite if n == name]
+                assert match["exact_match"]
+                assert set(kwargs["column_set"]) <= set(match["column_set"])
+                continue
+            assert (name, kwargs) in range_suite, (table, name)
+        keys = [*contracts.TABLE_KEYS[table]]
+        assert ("ExpectCompoundColumnsToBeUnique", {"column_list": ["_partition", *keys]}) in (
+            range_suite
+        )
+
+
+def test_clean_range_passes_in_one_run_and_stays_in_place(zone, monkeypatch):
+    before = {day: digest(zone, day) for day in RANGE}
+    monkeypatch.setattr(validation, "validate_features", None)  # no day is gated on its own
+
+    summary = run_range_gate(zone)  # the same keys every day: unique within each day
+
+    assert summary["days"] == [day.isoformat() for day in RANGE]
+    assert summary["rows"] == {table: ROWS * len(RANGE) for table in contracts.FEATURE_TABLES}
+    assert all(
+        rows == {table: ROWS for table in contracts.FEATURE_TABLES}
+        for rows in summary["rows_by_day"].values()
+    )
+    assert sorted(p.name for p in (zone.docs / "validations").iterdir()) == sorted(
+        f"features_range_{table}" for table in contracts.FEATURE_TABLES
+    )  # one run per table
+    assert {day: digest(zone, day) for day in RANGE} == before
+    assert not zone.quarantine.exists()
+
+
+RANGE_CASES = ["duplicated key", "stamped at UTC midnight, not local", "empty table",
+               "count as float"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("table", "build", "expected"),
+    [c[1:] for c in CASES if c[0] in RANGE_CASES],
+    ids=[c[0] for c in CASES if c[0] in RANGE_CASES],
+)
+def test_range_with_a_broken_middle_day_quarantines_only_that_day(zone, table, build, expected):
+    write(zone.features, table, DAY, build())  # DAY, the middle of the range
+    others = {day: digest(zone, day) for day in (OTHER_DAY, NEXT_DAY)}
+
+    with pytest.raises(validation.ValidationFailed) as caught:
+        run_range_gate(zone)
+
+    err = caught.value
+    line = f"{table} {DAY}: {expected}"  # the day gate's own line
+    assert any(f.startswith(line) for f in err.failures), (line, err.failures)
+    assert all(f.startswith(f"{table} {DAY}: ") for f in err.failures), err.failures
+    assert str(err).startswith(f"features gate rejected 1 of 3 day(s): {DAY} ")
+    for t in contracts.FEATURE_TABLES:
+        assert not partition_dir(zone.features, t, DAY.isoformat()).exists()
+        assert sorted(p.name for p in (zone.quarantine / t).iterdir()) == [f"date={DAY}"]
+    assert {day: digest(zone, day) for day in (OTHER_DAY, NEXT_DAY)} == others
+
+
+def test_range_with_a_missing_table_names_it_before_any_run(zone, monkeypatch):
+    missing = partition_file(zone.features, "route_stats", NEXT_DAY.isoformat())
+    missing.unlink()
+    monkeypatch.setattr(validation, "_run_gx", None)
+
+    with pytest.raises(FileNotFoundError, match=str(missing)):
+        run_range_gate(zone)
     assert not zone.quarantine.exists()

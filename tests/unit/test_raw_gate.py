@@ -26,6 +26,8 @@ from runway.settings import Settings
 
 DAY = dt.date(2026, 3, 3)  # the replayed 2013-03-05, a Tuesday
 NEIGHBOUR = DAY + dt.timedelta(days=1)
+PREVIOUS = DAY - dt.timedelta(days=1)  # with NEIGHBOUR, the range gate's other days
+RANGE = [PREVIOUS, DAY, NEIGHBOUR]
 TABLES = ("flights", "weather")
 
 
@@ -36,9 +38,9 @@ def settings(tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="module")
 def landed(settings) -> Path:
-    """A raw zone holding two real days (the source year is replayed once per module)."""
+    """A raw zone holding three real days (the source year is replayed once per module)."""
     source = sources.prepare_source(settings.source_dir, settings.replay_shift, 1)
-    for day in (DAY, NEIGHBOUR):
+    for day in RANGE:
         sources.land_day(day, source, settings.raw_dir)
     return settings.raw_dir
 
@@ -276,6 +278,120 @@ def test_missing_partition_names_the_path(zone, settings):
     with pytest.raises(FileNotFoundError, match=str(missing)):
         run_gate(zone, settings)
     assert partition_file(zone.raw, "flights", DAY.isoformat()).is_file()  # nothing moved
+    assert not zone.quarantine.exists()
+
+
+# ---- the range gate: one GX run per table for many days ---------------------------------------
+def run_range_gate(zone, settings, days=RANGE):
+    return validation.validate_raw_range(
+        days,
+        zone.raw,
+        zone.quarantine,
+        zone.docs,
+        settings.min_flights_per_day,
+        settings.max_flights_per_day,
+    )
+
+
+def test_range_suites_carry_every_check_of_the_day_suites():
+    """What a day suite checks beyond its day-specific expectations, a range suite checks as is."""
+    airports, carriers = ["ATL", "ORD"], ["AA", "UA"]
+    day_specific = {
+        "ExpectTableRowCountToBeBetween",
+        "ExpectColumnValuesToBeUnique",
+        "ExpectCompoundColumnsToBeUnique",
+    }
+    pairs = [
+        (
+            validation.raw_flights_suite(DAY, airports, carriers, 300, 1500),
+            validation.raw_flights_range_suite(RANGE, airports, carriers, 300, 1500),
+            {"flight_date", "sched_dep_ts"},
+        ),
+        (
+            validation.raw_weather_suite(DAY),
+            validation.raw_weather_range_suite(RANGE),
+            {"obs_date", "obs_ts"},
+        ),
+    ]
+    for day_suite, range_suite, dated in pairs:
+        for name, kwargs in day_suite:
+            if name in day_specific or kwargs.get("column") in dated:
+                continue
+            if name == "ExpectTableColumnsToMatchSet":  # the range adds its derived columns
+                (match,) = [k for n, k in range_suite if n == name]
+                assert match["exact_match"]
+                assert set(kwargs["column_set"]) <= set(match["column_set"])
+                continue
+            assert (name, kwargs) in range_suite, name
+        pair_columns = {k["column_A"] for n, k in range_suite if n.endswith("PairValuesToBeEqual")}
+        assert {c if c.endswith("_date") else f"_local_date_{c}" for c in dated} == pair_columns
+
+
+def test_clean_range_passes_in_one_run_and_stays_in_place(zone, settings, monkeypatch):
+    before = {day: digest(zone.raw, day) for day in RANGE}
+    monkeypatch.setattr(validation, "validate_raw", None)  # no day is gated on its own
+
+    summary = run_range_gate(zone, settings)
+
+    assert summary["days"] == [day.isoformat() for day in RANGE]
+    for day in RANGE:
+        landed = pq.read_metadata(partition_file(zone.raw, "flights", day.isoformat())).num_rows
+        assert summary["rows_by_day"][day.isoformat()]["flights"] == landed
+    assert summary["rows"]["flights"] == sum(
+        rows["flights"] for rows in summary["rows_by_day"].values()
+    )
+    assert Path(summary["docs"]).is_file()
+    assert sorted(p.name for p in (zone.docs / "validations").iterdir()) == [
+        "raw_range_flights",
+        "raw_range_weather",
+    ]  # one run per table
+    assert all(Path(page).is_file() for page in summary["pages"].values())
+    assert {day: digest(zone.raw, day) for day in RANGE} == before
+    assert not zone.quarantine.exists()
+
+
+RANGE_CASES = ["duplicated flight_id", "departure on the next day", "too few flights",
+               "weather of the day before", "missing column"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("table", "corrupt", "expected"),
+    [c[1:] for c in CASES if c[0] in RANGE_CASES],
+    ids=[c[0] for c in CASES if c[0] in RANGE_CASES],
+)
+def test_range_with_a_corrupt_middle_day_quarantines_only_that_day(
+    zone, settings, table, corrupt, expected
+):
+    others = {day: digest(zone.raw, day) for day in (PREVIOUS, NEIGHBOUR)}
+    n = rewrite(zone.raw, table, corrupt)  # DAY, the middle of the range
+
+    with pytest.raises(validation.ValidationFailed) as caught:
+        run_range_gate(zone, settings)
+
+    err = caught.value
+    wanted = [f"{table} {DAY}: {line.format(n=n)}" for line in expected]  # the day gate's lines
+    assert len(err.failures) == len(wanted), err.failures
+    for line in wanted:
+        assert any(f.startswith(line) for f in err.failures), (line, err.failures)
+        assert line in str(err)
+    assert str(err).startswith(f"raw gate rejected 1 of 3 day(s): {DAY} ")
+    for t in TABLES:
+        assert not partition_dir(zone.raw, t, DAY.isoformat()).exists()
+        assert partition_file(zone.quarantine, t, DAY.isoformat()).is_file()
+        assert sorted(p.name for p in (zone.quarantine / t).iterdir()) == [f"date={DAY}"]
+    assert err.quarantined == [partition_dir(zone.quarantine, t, DAY.isoformat()) for t in TABLES]
+    assert {day: digest(zone.raw, day) for day in (PREVIOUS, NEIGHBOUR)} == others
+
+
+def test_range_with_missing_partitions_names_them_all(zone, settings, monkeypatch):
+    missing = [partition_file(zone.raw, "weather", d.isoformat()) for d in (PREVIOUS, NEIGHBOUR)]
+    for path in missing:
+        path.unlink()
+    monkeypatch.setattr(validation, "_run_gx", None)  # nothing runs
+
+    with pytest.raises(FileNotFoundError) as caught:
+        run_range_gate(zone, settings)
+    assert all(str(path) in str(caught.value) for path in missing)
     assert not zone.quarantine.exists()
 
 
