@@ -60,6 +60,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--online-calls", type=int, default=None, help="timed online calls per batch size (default 300)")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/9",
                    help="Redis for the online figure; its db is flushed afterwards (use a dedicated one)")
+    p.add_argument("--demo-timings", default=None,
+                   help="stage timings `make demo` wrote (default <RUNWAY_HOME>/demo_timings.json)")
     p.add_argument("--train-range", default="2026-04-01..2026-05-12",
                    help="training window of the scoring, drift and training figures (6 weeks)")
     return p

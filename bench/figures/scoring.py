@@ -1,0 +1,172 @@
+"""Figure 4: the scoring path's rows/s, a day and the full year, beside the raw booster.
+
+A quick XGBoost model (`train_candidate("xgboost", ..., n_trials=1, timeout_s=30)` on the
+training window, Settings.train_threads threads as the training DAG passes) is logged with
+`runway.training.tracking.log_candidate` into a scratch SQLite MLflow store and loaded back with
+`mlflow.pyfunc.load_model`, as batch scoring does. Contenders, on the same featured frame
+(`historical_features`' shape: entity columns + features):
+- pyfunc: the loaded model's `predict(frame)` (schema enforcement, input frame, categoricals,
+  DMatrix, predict): the project path;
+- scorer: the unwrapped `Scorer.predict_proba(frame)` (no MLflow layer), to split the overhead;
+- raw: the booster's `inplace_predict` on the prepared matrix (inputs built once, untimed).
+The scores are checked equal. A day is timed over several calls per repeat (median call).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench.context import Context
+from bench.harness import Figure, run_child
+from bench.world import FIRST_DAY, LAST_DAY
+
+CONTENDERS = ("pyfunc", "scorer", "raw")
+DAY_CALLS = 20
+
+
+def score_range(ctx: Context) -> tuple[dt.date, dt.date]:
+    return ctx.range(ctx.args.train_range) if ctx.quick else (FIRST_DAY, LAST_DAY)
+
+
+def train_frames(ctx: Context):
+    """The featured frame of the training window (entity rows + PIT features)."""
+    world = ctx.world(1)
+    start, end = ctx.range(ctx.args.train_range)
+    return world, world.featured_frame(start, end, ctx.log)
+
+
+def run(ctx: Context) -> Figure:
+    fig = Figure(
+        name="scoring",
+        title="Scoring path: rows/s for a day and the full year",
+        contender="pyfunc (mlflow.pyfunc.load_model(...).predict(frame), the batch-scoring path)",
+        baselines=["raw (xgboost Booster.inplace_predict on the prepared matrix)",
+                   "scorer (runway Scorer.predict_proba without the MLflow wrapper)"],
+    )
+    world, train = train_frames(ctx)
+    first, last = score_range(ctx)
+    ctx.say(f"scoring: preparing the featured flights of {first}..{last}")
+    frame = world.featured_frame(first, last, ctx.log)
+    scratch = Path(tempfile.mkdtemp(prefix="bench-mlflow-", dir=world.scratch))
+    try:
+        ctx.say("scoring: training and logging a quick xgboost model")
+        model = run_child("bench.figures.scoring:train_child", {"train": str(train), "mlflow_dir": str(scratch)},
+                          env=world.env(), log=ctx.log)
+        fig.params = {"training_window": ctx.args.train_range, "scored": f"{first}..{last}",
+                      "model": model["model_uri"], "best_iteration": model["best_iteration"],
+                      "valid_auc": model["valid_auc"], "train_rows": model["train_rows"],
+                      "day_calls_per_repeat": DAY_CALLS, "repeats": ctx.repeats}
+        samples: dict[tuple[str, str], list[float]] = {}
+        parts: dict[str, list[float]] = {}
+        for rep in range(ctx.repeats):
+            ctx.say(f"scoring: run {rep + 1}/{ctx.repeats}")
+            result = run_child("bench.figures.scoring:score_child",
+                               {"frame": str(frame), "model_uri": model["model_uri"], "mlflow_dir": str(scratch)},
+                               env=world.env(), log=ctx.log)
+            for case, by in result["rows_per_s"].items():
+                for contender, value in by.items():
+                    samples.setdefault((case, contender), []).append(value)
+            for name, value in result["year_parts_s"].items():
+                parts.setdefault(name, []).append(value)
+            fig.params["rows"] = result["rows"]
+            fig.params["max_abs_diff"] = result["max_abs_diff"]
+        for (case, contender), values in samples.items():
+            fig.measure(case, contender, "rows_per_s", values, "rows/s")
+        for name, values in parts.items():
+            fig.measure("year: where pyfunc's time goes", name, "seconds", values, "s")
+        for case in dict.fromkeys(c for c, _ in samples):
+            share = fig.add_ratio(f"{case}: pyfunc / raw rows/s", fig.get(case, "pyfunc", "rows_per_s"),
+                                  fig.get(case, "raw", "rows_per_s"), "share of the raw booster's throughput")
+            fig.add_ratio(f"{case}: scorer / raw rows/s", fig.get(case, "scorer", "rows_per_s"),
+                          fig.get(case, "raw", "rows_per_s"), "share without the MLflow layer")
+            fig.target(f"{case}: pyfunc >= 50% of raw inplace_predict rows/s", share, ">=", 0.5, "x")
+        fig.check("pyfunc scores == raw booster scores (max abs diff < 1e-6)",
+                  fig.params["max_abs_diff"] < 1e-6, fig.params["max_abs_diff"])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if ctx.quick:
+        fig.notes.append("--quick: 'year' is the 3-week training window, not the year")
+    return fig
+
+
+# ---- child bodies ---------------------------------------------------------------------------------
+def train_child(train: str, mlflow_dir: str) -> dict:
+    import pandas as pd
+
+    from runway.settings import load_settings
+    from runway.training.candidates import train_candidate
+    from runway.training.data import split_by_date, training_data_hash
+    from runway.training.tracking import lineage_tags, log_candidate
+
+    settings = load_settings()
+    frame = pd.read_parquet(train)
+    split = split_by_date(frame, valid_days=7, test_days=7)
+    result = train_candidate("xgboost", split.train, split.valid, n_trials=1, timeout_s=30, device="cpu",
+                             threads=settings.train_threads or None)
+    tags = lineage_tags(feature_service=settings.feature_service, feature_service_version="1",
+                        training_window="bench", data_hash=training_data_hash(frame), git_commit="bench",
+                        airflow_run_id=f"bench-{time.time_ns()}")
+    logged = log_candidate(result, split.test, f"sqlite:///{mlflow_dir}/mlflow.db", "bench", tags,
+                           artifact_location=Path(mlflow_dir) / "artifacts", model_name="bench_flight_delay")
+    return {"model_uri": logged.model_uri, "best_iteration": result.best_iteration,
+            "valid_auc": result.valid_metrics["roc_auc"], "train_rows": result.train_rows}
+
+
+def _timed(fn, calls: int = 1) -> float:
+    seconds = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        seconds.append(time.perf_counter() - t0)
+    return statistics.median(seconds)
+
+
+def score_child(frame: str, model_uri: str, mlflow_dir: str) -> dict:
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    import xgboost as xgb
+
+    from runway.training.inputs import model_frame
+    from runway.training.tracking import tracking
+
+    with tracking(f"sqlite:///{mlflow_dir}/mlflow.db"):
+        model = mlflow.pyfunc.load_model(model_uri)
+    scorer = model.unwrap_python_model().scorer
+    booster, best = scorer.booster, scorer.best_iteration
+    year = pd.read_parquet(frame)
+    days = pd.to_datetime(year["flight_date"])
+    day = year[days == days.iloc[len(days) // 2]].reset_index(drop=True)
+    rows_per_s, rows, diff = {}, {}, 0.0
+    for case, data, calls in (("a day", day, DAY_CALLS), ("full year", year, 1)):
+        matrix = scorer.vocab.categorical(model_frame(data))  # the raw baseline's prepared input
+        raw = lambda: booster.inplace_predict(matrix, iteration_range=(0, best + 1))  # noqa: E731
+        contenders = {
+            "pyfunc": lambda: model.predict(data),
+            "scorer": lambda: scorer.predict_proba(data),
+            "raw": raw,
+        }
+        for fn in contenders.values():  # warm-up
+            fn()
+        seconds = {name: _timed(fn, calls) for name, fn in contenders.items()}
+        rows_per_s[case] = {name: len(data) / s for name, s in seconds.items()}
+        rows[case] = len(data)
+        diff = max(diff, float(np.max(np.abs(np.asarray(model.predict(data)) - raw()))))
+    # where the pyfunc's time goes on the year
+    inputs = model_frame(year)
+    cats = scorer.vocab.categorical(inputs)
+    parts = {
+        "pyfunc predict (total)": _timed(lambda: model.predict(year)),
+        "model_frame": _timed(lambda: model_frame(year)),
+        "vocab.categorical": _timed(lambda: scorer.vocab.categorical(inputs)),
+        "DMatrix": _timed(lambda: xgb.DMatrix(cats, enable_categorical=True)),
+        "booster.predict(DMatrix)": _timed(
+            lambda: booster.predict(xgb.DMatrix(cats, enable_categorical=True), iteration_range=(0, best + 1))),
+        "inplace_predict": _timed(lambda: booster.inplace_predict(cats, iteration_range=(0, best + 1))),
+    }
+    return {"rows_per_s": rows_per_s, "rows": rows, "max_abs_diff": diff, "year_parts_s": parts}
