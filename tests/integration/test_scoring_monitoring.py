@@ -1,0 +1,347 @@
+"""Batch scoring and monitoring against a real champion: what a user of the loop would check.
+
+The module builds one small installation from real components (`_model_world`): replayed days
+landed, the Beam feature job, Feast, a LightGBM champion trained on a Feast training set and
+promoted through the model gate. The tests then score and monitor with the package's own steps
+(`scoring_pipeline.score`, `monitoring_pipeline.monitor_day` / `monitor` / `decide`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from runway import (
+    contracts,
+    entities,
+    feature_store,
+    monitoring,
+    monitoring_pipeline,
+    scoring,
+    sources,
+    sql,
+    training_set,
+)
+from runway.io import partition_file
+from runway.scoring_pipeline import score
+from runway.training import registry
+
+from . import _model_world as mw
+
+pytestmark = pytest.mark.integration
+UTC = dt.timezone.utc
+SCORED_DAY = dt.date(2026, 3, 9)  # the day after the training window, its features in Feast
+UNLANDED_DAY = dt.date(2026, 3, 16)  # raw landed through 2026-03-15 only: no labels yet
+NO_FLIGHTS_DAY = dt.date(2027, 1, 5)  # after the replayed year (2025-12-30..2026-12-29)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    settings = mw.world_settings(tmp_path_factory.mktemp("scoring-world"))
+    with mw.environment(settings):
+        built = mw.build_world(settings)
+        print(f"\nworld built: {built.timings}; candidate {built.candidate}")
+        yield built
+
+
+def _at(day: dt.date, hour: int = 6) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour), UTC)
+
+
+def _predictions(settings, day: dt.date) -> pd.DataFrame:
+    """The predictions rows of one flight day (none when the table or database is absent)."""
+    columns = [c.name for c in sql.predictions.columns]
+    database = Path(sa.make_url(settings.sql_url).database)
+    if not database.exists():
+        return pd.DataFrame(columns=columns)
+    engine = sql.engine(settings.sql_url)
+    if not sa.inspect(engine).has_table(sql.predictions.name):
+        return pd.DataFrame(columns=columns)
+    query = sa.select(sql.predictions).where(sql.predictions.c.flight_date == day)
+    with engine.connect() as conn:
+        return pd.DataFrame(conn.execute(query).fetchall(), columns=columns)
+
+
+def _metrics(settings, day: dt.date) -> dict[str, float | None]:
+    table = sql.monitoring_metrics
+    query = sa.select(table.c.metric, table.c.value).where(table.c.day == day)
+    with sql.engine(settings.sql_url).connect() as conn:
+        return dict(conn.execute(query).fetchall())
+
+
+def _scored_file(settings, day: dt.date) -> Path:
+    return partition_file(settings.scored_dir, scoring.SCORED_TABLE, day.isoformat())
+
+
+# ---- scoring -----------------------------------------------------------------------------------
+def test_rescoring_a_day_upserts_its_predictions(world):
+    settings = world.settings
+    champion = world.promotion["champion"]
+    expected = scoring.scheduled_flights(world.source, SCORED_DAY)
+    assert len(expected) == len(entities.read_flights(settings.raw_dir, [SCORED_DAY])) > 300
+
+    first = score(settings, [SCORED_DAY], run_id="r1", scored_at=_at(SCORED_DAY))
+    assert (first["days"], first["flights"]) == (1, len(expected))
+    assert first["models"] == {"champion": champion}
+    rows = _predictions(settings, SCORED_DAY)
+    assert len(rows) == len(expected)
+    assert set(rows["flight_id"]) == set(expected["flight_id"])
+    assert set(rows["run_id"]) == {"r1"} and set(rows["model_alias"]) == {"champion"}
+    assert set(rows["model_version"]) == {champion}
+    assert rows["score"].between(0, 1).all() and rows["score"].nunique() > 10
+
+    later = _at(SCORED_DAY, 9)
+    second = score(settings, [SCORED_DAY], run_id="r2", scored_at=later)
+    assert (second["days"], second["flights"]) == (1, len(expected))
+    again = _predictions(settings, SCORED_DAY)
+    assert len(again) == len(expected)  # replaced, not appended
+    assert set(again["run_id"]) == {"r2"}
+    assert set(pd.to_datetime(again["scored_at"])) == {pd.Timestamp(later.replace(tzinfo=None))}
+    merged = rows.merge(again, on=["flight_id", "model_version"], suffixes=("_r1", "_r2"))
+    assert len(merged) == len(expected)
+    np.testing.assert_allclose(merged["score_r1"], merged["score_r2"], rtol=0, atol=1e-12)
+
+
+def test_a_day_without_flights_scores_nothing_and_does_not_fail(world):
+    settings = world.settings
+    first, last = sources.source_days(world.source)
+    assert not first <= NO_FLIGHTS_DAY <= last
+    assert scoring.scheduled_flights(world.source, NO_FLIGHTS_DAY).empty
+
+    summary = score(settings, [NO_FLIGHTS_DAY], run_id="empty", scored_at=_at(NO_FLIGHTS_DAY))
+    assert summary["days"] == 1 and summary["flights"] == 0
+    assert _predictions(settings, NO_FLIGHTS_DAY).empty
+    assert not _scored_file(settings, NO_FLIGHTS_DAY).exists()
+
+
+def test_no_champion_refuses_and_writes_nothing(world, tmp_path):
+    """A fresh MLflow store beside the same data and Feast definitions: no champion alias."""
+    fresh = mw.world_settings(tmp_path / "fresh")
+    fresh.data_dir.mkdir(parents=True)
+    for name in ("source", "raw", "features"):
+        (fresh.data_dir / name).symlink_to(world.settings.data_dir / name, target_is_directory=True)
+    with mw.environment(fresh):
+        feature_store.apply_definitions(feature_store.get_store(fresh))
+        with pytest.raises(scoring.ChampionMissing) as refused:
+            score(fresh, [SCORED_DAY], run_id="no-champion", scored_at=_at(SCORED_DAY))
+    message = str(refused.value)
+    assert "champion" in message and "training_pipeline" in message, message
+    assert _predictions(fresh, SCORED_DAY).empty
+    assert not fresh.scored_dir.exists() or not any(fresh.scored_dir.rglob("*.parquet"))
+
+
+def _compare(expected: pd.DataFrame, actual: pd.DataFrame, what: str) -> None:
+    """Every feature column equal, row by row (NaN equals NaN); all differences in one message."""
+    differences = {}
+    for feature in contracts.ALL_FEATURES:
+        a = expected[feature].to_numpy(dtype="float64")
+        b = actual[feature].to_numpy(dtype="float64")
+        same = (a == b) | (np.isnan(a) & np.isnan(b))
+        if not same.all():
+            differences[feature] = f"{(~same).sum()} rows, e.g. {a[~same][:3]} vs {b[~same][:3]}"
+    assert not differences, f"{what}: {json.dumps(differences, indent=1)}"
+
+
+def test_scoring_sees_the_features_training_and_the_online_store_hold(world, tmp_path):
+    settings = world.settings
+    score(settings, [SCORED_DAY], run_id="consistency", scored_at=_at(SCORED_DAY))
+    scored = scoring.read_scored(settings.scored_dir, [SCORED_DAY]).set_index("flight_id")
+    assert scored.index.is_unique and len(scored) > 300
+    # the features are not trivially empty: most of them are present for most flights
+    assert scored[list(contracts.ALL_FEATURES)].notna().mean().mean() > 0.9
+
+    # the training set of the same day: same flights, same entity timestamp, same features
+    out = tmp_path / "training_set.parquet"
+    training_set.build_training_set(world.store, settings.raw_dir, SCORED_DAY, SCORED_DAY, out)
+    trained = pd.read_parquet(out).set_index("flight_id")
+    assert set(trained.index) == set(scored.index)
+    trained = trained.loc[scored.index]
+    stamp = pd.Timestamp(entities.prediction_time(SCORED_DAY))
+    assert set(trained[contracts.EVENT_TIMESTAMP]) == {stamp}
+    assert set(scored[contracts.EVENT_TIMESTAMP]) == {stamp}
+    for key in contracts.ENTITY_COLUMNS:
+        assert (trained[key] == scored[key]).all(), key
+    _compare(trained, scored, "training set vs scored frame")
+
+    # Feast's online store, materialized through the end of the day before: what serving gets
+    assert mw.ONLINE_UNTIL == SCORED_DAY - dt.timedelta(days=1)
+    rows = scored[list(contracts.ENTITY_COLUMNS)].to_dict("records")
+    online = feature_store.online_features(world.store, rows)
+    online.index = scored.index
+    _compare(online, scored, "online store vs scored frame")
+
+
+# ---- monitoring --------------------------------------------------------------------------------
+def test_monitoring_a_day_whose_outcomes_have_not_landed(world):
+    settings = world.settings
+    assert not partition_file(settings.raw_dir, "flights", UNLANDED_DAY.isoformat()).exists()
+    summary = score(settings, [UNLANDED_DAY], run_id="unlanded", scored_at=_at(UNLANDED_DAY))
+    assert summary["flights"] > 300
+
+    result = monitoring_pipeline.monitor_day(
+        settings, UNLANDED_DAY, "monitor-unlanded", _at(UNLANDED_DAY, 7)
+    )
+    print(f"\nmonitoring {UNLANDED_DAY} without labels: drift_share {result['drift_share']:.3f}")
+    assert result["status"] == "labels not landed yet"
+    assert result["model_version"] == world.promotion["champion"]
+    assert 0.0 <= result["drift_share"] <= 1.0
+    assert result["flights_scored"] == summary["flights"]
+    assert not [k for k in result if k.startswith("realized_")]
+    written = _metrics(settings, UNLANDED_DAY)
+    assert written["drift_share"] == pytest.approx(result["drift_share"])
+    assert "prediction_score_mean" in written
+    assert not [m for m in written if m.startswith("realized_")]
+
+
+@pytest.fixture(scope="module")
+def monitored_test_window(world):
+    """The champion's test window, scored by the champion, monitored with the settings in force."""
+    settings = world.settings
+    window = mw.days(*mw.TEST_WINDOW)
+    assert world.candidate["windows"]["test"] == f"{window[0]}..{window[-1]}"
+    score(settings, window, run_id="test-window", scored_at=_at(window[-1]))
+    summary = monitoring_pipeline.monitor(
+        settings, window, run_id="monitor-test-window", computed_at=_at(window[-1], 7)
+    )
+    version = world.promotion["champion"]
+    metrics = registry.get_version_metrics(
+        version, tracking_uri=settings.mlflow_uri, model_name=settings.model_name
+    )
+    test_auc = metrics["test_roc_auc"]
+    table = sql.monitoring_metrics
+    query = sa.select(table.c.day, table.c.metric, table.c.value).where(
+        table.c.model_version == version
+    )
+    with sql.engine(settings.sql_url).connect() as conn:
+        history = pd.DataFrame(conn.execute(query).fetchall(), columns=["day", "metric", "value"])
+    observed = {
+        d["day"]: (round(d["drift_share"], 3), round(d["realized_auc"], 3)) for d in summary["days"]
+    }
+    print(f"\nchampion v{version} test AUC {test_auc:.3f}; (drift_share, realized AUC): {observed}")
+    return window, summary, test_auc, history
+
+
+def _decisions(settings, window, test_auc, history, **overrides) -> dict:
+    """retraining_decision for each day of the window, on the monitoring table's history."""
+    kwargs = dict(
+        champion_test_auc=test_auc,
+        last_retrain=None,
+        training_active=False,
+        drift_threshold=settings.drift_threshold,
+        consecutive_days=settings.drift_consecutive_days,
+        auc_drop=settings.auc_drop,
+        cooldown_days=settings.retrain_cooldown_days,
+    ) | overrides
+    return {day: monitoring.retraining_decision(history, today=day, **kwargs) for day in window}
+
+
+def test_the_champions_own_test_window_triggers_no_retraining(world, monitored_test_window):
+    settings = world.settings
+    window, summary, test_auc, history = monitored_test_window
+    assert summary["decision"] is None
+    assert [d["status"] for d in summary["days"]] == ["monitored"] * len(window)
+    assert all(d["model_version"] == world.promotion["champion"] for d in summary["days"])
+    assert summary["reports"] and all(Path(r).exists() for r in summary["reports"])
+    for day in summary["days"]:
+        assert 0.0 <= day["drift_share"] <= 1.0 and 0.0 <= day["realized_auc"] <= 1.0
+        assert day["realized_n"] == day["flights_scored"]  # every scored flight has its label
+
+    # The window as a whole is the reference's own population: Evidently finds no drift at all.
+    scored = scoring.read_scored(settings.scored_dir, window)
+    reference = monitoring_pipeline.reference_frame(settings, world.promotion["champion"])
+    whole = monitoring.drift_report(
+        reference, scored, list(contracts.ALL_FEATURES),
+        settings.drift_sample_rows, settings.drift_seed, None,
+    )
+    assert whole["drift_share"] == 0.0
+
+    # What blocks retraining here is the cooldown: the champion was trained through the
+    # window's last day. The decision the pipeline took, day by day, with the settings in force:
+    trained_until = dt.datetime.combine(window[-1], dt.time())
+    decisions = _decisions(settings, window, test_auc, history, last_retrain=trained_until)
+    for day, decision in decisions.items():
+        assert not decision.retrain, (day, decision.reason)
+        assert decision.reason in ("no signal", "cooldown")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "known false positives on the champion's own test window (observed 2026-03-02..08): "
+        "(1) drift: each DAY is compared with the whole test WEEK as reference; features "
+        "constant within a day (1-day rates, origin/carrier aggregates, yesterday's weather) "
+        "move day to day beyond Evidently's 0.1 normed-Wasserstein bound, so 20-25 of 31 "
+        "columns 'drift' "
+        "(drift_share 0.65-0.81 > 0.5 every day, 0.0 for the week as a whole); "
+        "(2) decay: the mean of DAILY realized AUCs (0.52-0.75) is compared with the POOLED test "
+        "AUC (0.654), which between-day differences inflate: the 3-day mean ending 03-08 is 0.599 "
+        "< 0.604. Without the cooldown the monitor would retrain on unchanged data."
+    ),
+)
+def test_no_drift_or_decay_signal_on_the_champions_own_test_window(world, monitored_test_window):
+    window, _, test_auc, history = monitored_test_window
+    decisions = _decisions(world.settings, window, test_auc, history, cooldown_days=0)
+    signals = {
+        day.isoformat(): d.evidence["signals"]
+        for day, d in decisions.items()
+        if d.reason != "no signal"
+    }
+    assert not signals, signals
+
+
+# ---- the trigger -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def training_params():
+    """training_pipeline's params as the API server holds them (the serialized DAG)."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    dags = Path(mw.__file__).resolve().parents[2] / "dags"
+    bag = DagBag(dag_folder=str(dags / "training_pipeline.py"))
+    assert bag.import_errors == {}
+    dag = DagSerialization.from_dict(DagSerialization.to_dict(bag.dags["training_pipeline"]))
+    return dag.params
+
+
+def _drift_summary(day: dt.date) -> dict:
+    """A monitoring summary whose decision is a real drift verdict (three drift days)."""
+    history = pd.DataFrame(
+        [(day - dt.timedelta(days=i), monitoring.DRIFT_SHARE, 0.8) for i in range(3)]
+        + [(day, monitoring.REALIZED_AUC, 0.66)],
+        columns=["day", "metric", "value"],
+    )
+    verdict = monitoring.retraining_decision(
+        history, today=day, champion_test_auc=0.68, last_retrain=None, training_active=False,
+        drift_threshold=0.5, consecutive_days=3, auc_drop=0.05, cooldown_days=14,
+    )
+    assert verdict.retrain and verdict.reason == "drift"
+    decision = {"day": day.isoformat(), "reason": verdict.reason, "evidence": verdict.evidence}
+    return {"days": [], "decision": decision}
+
+
+def test_the_trigger_conf_passes_the_training_dags_params(training_params):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    summary = _drift_summary(dt.date(2026, 3, 8))
+    conf = monitoring_pipeline.decide(summary, training_active=False)
+    assert conf is not None
+    assert json.loads(json.dumps(conf)) == conf  # it travels as JSON (XCom, REST)
+    resolved = training_params.deep_merge(conf).validate()
+    assert resolved["window_start"] == "2026-01-26" and resolved["window_end"] == "2026-03-08"
+    assert resolved["promotion"] == "auto" and resolved["reason"].startswith("drift")
+    assert resolved["evidence"]["signals"] == ["drift"]
+
+    with pytest.raises(ParamValidationError, match="promotion"):
+        training_params.deep_merge({**conf, "promotion": "yolo"}).validate()
+    with pytest.raises(ParamValidationError, match="window_end"):
+        training_params.deep_merge({**conf, "window_end": 20260308}).validate()
+
+    assert monitoring_pipeline.decide(summary, training_active=True) is None
+    quiet = {"days": [], "decision": None}
+    assert monitoring_pipeline.decide(quiet, training_active=False) is None
