@@ -145,7 +145,10 @@ def drift_report(
         "drifted_columns": drifted,
         "columns": len(columns),
         "per_column": {c: per_column.get(c) for c in columns},
-        "methods": {c: methods.get(c, "empty on both sides") for c in columns},
+        "methods": {
+            c: methods.get(c, "empty on both sides" if c in empty_ref & empty_cur else "counted, not itemised")
+            for c in columns
+        },
         "empty_columns": sorted(empty_ref | empty_cur, key=columns.index),
         "html": str(html) if html else None,
     }

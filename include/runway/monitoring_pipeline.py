@@ -60,31 +60,52 @@ def _labels(raw_dir: Path, day: dt.date) -> pd.DataFrame | None:
 
 
 def monitor_day(settings: Settings, day: dt.date, run_id: str, computed_at: dt.datetime) -> dict:
-    """Monitor one day's scored flights; write its metric rows; return its figures."""
+    """Monitor the trailing window ending `day`; write the day's metric rows; return them.
+
+    The current data is the scored flights of the last `monitor_window_days` days (those the
+    same champion scored), the size of the reference (its test week): many features are
+    constant within a day (yesterday's rates of a carrier or airport), so one day against a
+    week would flag drift on unchanged data. Realized performance is pooled over the labelled
+    flights of the same window, comparable with the champion's test AUC; the day's own AUC is
+    kept beside it as `realized_day_auc`.
+    """
     from runway import monitoring, scoring, sql
 
-    scored = scoring.read_scored(settings.scored_dir, [day])
-    if scored.empty:
+    today = scoring.read_scored(settings.scored_dir, [day])
+    if today.empty:
         return {"day": day.isoformat(), "status": "no scored flights"}
-    version = int(scored["champion_version"].iloc[0])
-    reference = reference_frame(settings, version)
-    drift = monitoring.drift_report(
-        reference, scored, list(contracts.ALL_FEATURES), settings.drift_sample_rows, settings.drift_seed, None
+    version = int(today["champion_version"].iloc[0])
+    window = [day - dt.timedelta(days=i) for i in range(settings.monitor_window_days - 1, -1, -1)]
+    scored = scoring.read_scored(settings.scored_dir, window)
+    scored = scored[scored["champion_version"] == version]
+    full = len(set(scored["flight_date"])) == len(window)
+    figures = {"flights_scored": len(today), "window_days": len(set(scored["flight_date"]))}
+    landed = {d: _labels(settings.raw_dir, d) for d in window}
+    landed = {d: frame for d, frame in landed.items() if frame is not None}
+    labelled = scored[["flight_id", "flight_date", "score_champion"]].merge(
+        pd.concat(landed.values(), ignore_index=True) if landed else pd.DataFrame(columns=["flight_id", contracts.LABEL]),
+        on="flight_id",
     )
-    figures = {
-        "drift_share": drift["drift_share"],
-        "drifted_columns": drift["drifted_columns"],
-        "flights_scored": len(scored),
-    }
-    shift = monitoring.prediction_drift(reference["score_champion"], scored["score_champion"])
-    figures.update({f"prediction_{k}": v for k, v in shift.items() if isinstance(v, (int, float))})
-    labels = _labels(settings.raw_dir, day)
-    status = "labels not landed yet"
-    if labels is not None:
-        joined = scored[["flight_id", "score_champion"]].merge(labels, on="flight_id")
-        realized = monitoring.realized_performance(joined[contracts.LABEL].to_numpy(), joined["score_champion"].to_numpy())
-        figures.update({f"realized_{k}": v for k, v in realized.items() if v is not None})
-        status = "monitored"
+    own = labelled[pd.to_datetime(labelled["flight_date"]).dt.date == day]
+    own_auc = monitoring.realized_performance(own[contracts.LABEL].to_numpy(), own["score_champion"].to_numpy())["auc"]
+    if own_auc is not None:
+        figures["realized_day_auc"] = own_auc
+    status = "labels not landed yet" if day not in landed else "monitored"
+    if full:  # the decision's figures need a whole window, comparable with the reference week
+        reference = reference_frame(settings, version)
+        drift = monitoring.drift_report(
+            reference, scored, list(contracts.ALL_FEATURES), settings.drift_sample_rows, settings.drift_seed, None
+        )
+        figures.update(drift_share=drift["drift_share"], drifted_columns=drift["drifted_columns"])
+        shift = monitoring.prediction_drift(reference["score_champion"], scored["score_champion"])
+        figures.update({f"prediction_{k}": v for k, v in shift.items() if isinstance(v, (int, float))})
+        if set(landed) == set(window):
+            realized = monitoring.realized_performance(
+                labelled[contracts.LABEL].to_numpy(), labelled["score_champion"].to_numpy()
+            )
+            figures.update({f"realized_{k}": v for k, v in realized.items() if v is not None})
+    else:
+        status += f"; window {figures['window_days']}/{len(window)} days: no drift or decay figures yet"
     engine = sql.engine(settings.sql_url)
     sql.ensure_tables(engine)
     sql.upsert(engine, sql.monitoring_metrics, monitoring.metric_rows(day, version, figures, run_id, computed_at))

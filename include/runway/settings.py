@@ -66,6 +66,7 @@ class Settings:
     drift_consecutive_days: int = 3  # drift days in a row (ending today) before retraining
     auc_drop: float = 0.05  # realized AUC this far below the champion's test AUC is decay
     retrain_cooldown_days: int = 14  # no drift/decay retraining this soon after the last one
+    monitor_window_days: int = 7  # trailing days compared with the reference (its test week)
     drift_sample_rows: int = 5000  # rows of each frame the drift report compares (speed)
     drift_seed: int = 13  # seed of that sample, so a rerun reports the same drift
 

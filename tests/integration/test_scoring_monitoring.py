@@ -187,15 +187,12 @@ def test_monitoring_a_day_whose_outcomes_have_not_landed(world):
     result = monitoring_pipeline.monitor_day(
         settings, UNLANDED_DAY, "monitor-unlanded", _at(UNLANDED_DAY, 7)
     )
-    print(f"\nmonitoring {UNLANDED_DAY} without labels: drift_share {result['drift_share']:.3f}")
-    assert result["status"] == "labels not landed yet"
+    assert result["status"].startswith("labels not landed yet")
     assert result["model_version"] == world.promotion["champion"]
-    assert 0.0 <= result["drift_share"] <= 1.0
     assert result["flights_scored"] == summary["flights"]
     assert not [k for k in result if k.startswith("realized_")]
     written = _metrics(settings, UNLANDED_DAY)
-    assert written["drift_share"] == pytest.approx(result["drift_share"])
-    assert "prediction_score_mean" in written
+    assert written["flights_scored"] == summary["flights"]
     assert not [m for m in written if m.startswith("realized_")]
 
 
@@ -221,7 +218,7 @@ def monitored_test_window(world):
     with sql.engine(settings.sql_url).connect() as conn:
         history = pd.DataFrame(conn.execute(query).fetchall(), columns=["day", "metric", "value"])
     observed = {
-        d["day"]: (round(d["drift_share"], 3), round(d["realized_auc"], 3)) for d in summary["days"]
+        d["day"]: (d.get("drift_share"), d.get("realized_auc"), round(d["realized_day_auc"], 3)) for d in summary["days"]
     }
     print(f"\nchampion v{version} test AUC {test_auc:.3f}; (drift_share, realized AUC): {observed}")
     return window, summary, test_auc, history
@@ -245,12 +242,16 @@ def test_the_champions_own_test_window_triggers_no_retraining(world, monitored_t
     settings = world.settings
     window, summary, test_auc, history = monitored_test_window
     assert summary["decision"] is None
-    assert [d["status"] for d in summary["days"]] == ["monitored"] * len(window)
+    assert [d["status"].split(";")[0] for d in summary["days"]] == ["monitored"] * len(window)
     assert all(d["model_version"] == world.promotion["champion"] for d in summary["days"])
     assert summary["reports"] and all(Path(r).exists() for r in summary["reports"])
-    for day in summary["days"]:
-        assert 0.0 <= day["drift_share"] <= 1.0 and 0.0 <= day["realized_auc"] <= 1.0
-        assert day["realized_n"] == day["flights_scored"]  # every scored flight has its label
+    # Only the last day's trailing window is whole: the test week itself, as the reference.
+    *partial, last = summary["days"]
+    assert all("drift_share" not in d and "realized_auc" not in d for d in partial)
+    assert last["window_days"] == settings.monitor_window_days
+    assert last["drift_share"] == 0.0
+    assert last["realized_auc"] == pytest.approx(test_auc, abs=1e-6)  # same flights, same scores
+    assert last["realized_n"] == sum(d["flights_scored"] for d in summary["days"])
 
     # The window as a whole is the reference's own population: Evidently finds no drift at all.
     scored = scoring.read_scored(settings.scored_dir, window)
@@ -270,20 +271,6 @@ def test_the_champions_own_test_window_triggers_no_retraining(world, monitored_t
         assert decision.reason in ("no signal", "cooldown")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known false positives on the champion's own test window (observed 2026-03-02..08): "
-        "(1) drift: each DAY is compared with the whole test WEEK as reference; features "
-        "constant within a day (1-day rates, origin/carrier aggregates, yesterday's weather) "
-        "move day to day beyond Evidently's 0.1 normed-Wasserstein bound, so 20-25 of 31 "
-        "columns 'drift' "
-        "(drift_share 0.65-0.81 > 0.5 every day, 0.0 for the week as a whole); "
-        "(2) decay: the mean of DAILY realized AUCs (0.52-0.75) is compared with the POOLED test "
-        "AUC (0.654), which between-day differences inflate: the 3-day mean ending 03-08 is 0.599 "
-        "< 0.604. Without the cooldown the monitor would retrain on unchanged data."
-    ),
-)
 def test_no_drift_or_decay_signal_on_the_champions_own_test_window(world, monitored_test_window):
     window, _, test_auc, history = monitored_test_window
     decisions = _decisions(world.settings, window, test_auc, history, cooldown_days=0)
