@@ -114,6 +114,8 @@ def train_family(
         "trials": result.trials,
         "fit_seconds": round(result.fit_seconds, 1),
         "valid_auc": round(logged.valid_metrics.get("roc_auc", float("nan")), 4),
+        "valid_log_loss": round(logged.valid_metrics.get("log_loss", float("nan")), 5),
+        "valid_ece": round(logged.valid_metrics.get("ece", float("nan")), 4),
         "test_auc": round(logged.test_metrics.get("roc_auc", float("nan")), 4),
         "windows": windows,
     }
@@ -121,14 +123,22 @@ def train_family(
     return summary
 
 
-def gate_best(settings: Settings, candidates: list[dict], data_path: str, test_days: int, valid_days: int) -> dict:
-    """Pick the best model family by validation AUC and put it through the gate."""
-    from runway.training.gate import GateThresholds, gate_candidate
-
+def choose_candidate(candidates: list[dict | None], max_ece: float) -> dict:
+    """The best candidate on the validation window: lowest log loss among those calibrated
+    within `max_ece` there (among all, if none is). The test window is never looked at; the
+    baseline never competes."""
     contenders = [c for c in candidates if c and c["family"] != BASELINE]
     if not contenders:
         raise ValueError("no candidate was trained: 'families' selected none, or all failed")
-    best = max(contenders, key=lambda c: c["valid_auc"])
+    calibrated = [c for c in contenders if c["valid_ece"] <= max_ece] or contenders
+    return min(calibrated, key=lambda c: c["valid_log_loss"])
+
+
+def gate_best(settings: Settings, candidates: list[dict], data_path: str, test_days: int, valid_days: int) -> dict:
+    """Put the best candidate (`choose_candidate`) through the gate against the champion."""
+    from runway.training.gate import GateThresholds, gate_candidate
+
+    best = choose_candidate(candidates, settings.gate_max_ece)
     _, split = _splits(data_path, valid_days, test_days)
     thresholds = GateThresholds(
         min_roc_auc=settings.gate_min_roc_auc, max_ece=settings.gate_max_ece, max_auc_drop=settings.gate_max_auc_drop

@@ -1,0 +1,27 @@
+"""Which candidate goes to the gate: decided on validation figures only."""
+
+import pytest
+
+from runway.training_pipeline import choose_candidate
+
+
+def _c(family, log_loss, ece, test_auc=0.9):
+    return {"family": family, "valid_log_loss": log_loss, "valid_ece": ece, "test_auc": test_auc}
+
+
+def test_lowest_validation_log_loss_among_calibrated_candidates():
+    candidates = [_c("xgboost", 0.516, 0.056), _c("lightgbm", 0.531, 0.044), _c("torch", 0.527, 0.053)]
+    assert choose_candidate(candidates, max_ece=0.05)["family"] == "lightgbm"
+    assert choose_candidate(candidates, max_ece=0.06)["family"] == "xgboost"
+
+
+def test_all_miscalibrated_falls_back_to_lowest_log_loss_and_the_gate_decides():
+    candidates = [_c("xgboost", 0.52, 0.09), _c("torch", 0.51, 0.08)]
+    assert choose_candidate(candidates, max_ece=0.05)["family"] == "torch"
+
+
+def test_baseline_and_skipped_families_never_compete():
+    candidates = [None, _c("logreg", 0.40, 0.01), _c("lightgbm", 0.55, 0.03)]
+    assert choose_candidate(candidates, max_ece=0.05)["family"] == "lightgbm"
+    with pytest.raises(ValueError, match="no candidate"):
+        choose_candidate([None, _c("logreg", 0.4, 0.01)], max_ece=0.05)
