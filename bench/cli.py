@@ -17,6 +17,8 @@ import datetime as dt
 import importlib
 import json
 import os
+import signal
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -40,17 +42,19 @@ def _names(text: str) -> list[str]:
 
 
 def parser() -> argparse.ArgumentParser:
-    home = Path(os.environ.get("RUNWAY_HOME") or REPO / ".runway")
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes and 1 repeat (the smoke test; < 1-2 min)")
     p.add_argument("--only", type=_names, default=None, help=f"comma-separated figures: {', '.join(FIGURES)}")
     p.add_argument("--skip", type=_names, default=[], help="figures to leave out")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="results folder")
-    p.add_argument("--work", type=Path, default=home / "bench",
-                   help="where the benchmark worlds (replayed data per scale) live; kept between runs")
+    p.add_argument("--work", type=Path, default=REPO / "bench" / "results" / "work",
+                   help="where the benchmark worlds (replayed data per scale) live; kept between runs "
+                        "(git-ignored; not under .runway/, which `make clean` and the demo reset)")
     p.add_argument("--repeats", type=int, default=None, help="repeats per contender (default 3; --quick 1)")
     p.add_argument("--scales", type=_ints, default=None, help="feature-job scales (default 1,30; --quick 1)")
-    p.add_argument("--range-1x", default="year", help="feature-job target days at 1x (default: the whole year)")
+    p.add_argument("--range-1x", default="year",
+                   help="feature-job target days at 1x (default 'year': 2025-12-30..2026-12-28, every day "
+                        "with weather)")
     p.add_argument("--range-large", default="2026-03-02..2026-03-29",
                    help="feature-job target days at the larger scales (default: 4 weeks; 'year' for all)")
     p.add_argument("--quick-range", default="2026-02-02..2026-02-08", help="target days in --quick")
@@ -93,6 +97,8 @@ def run_figure(name: str, ctx: Context) -> Figure:
 
 def main(argv: list[str] | None = None) -> int:
     args = resolve(parser().parse_args(argv))
+    # a TERM (a killed run) unwinds like Ctrl-C: figures' clean-ups (the Redis db) still run
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     work = args.work.resolve()

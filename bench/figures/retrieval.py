@@ -13,6 +13,7 @@ The first repeat's outputs are compared cell by cell.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 
@@ -36,8 +37,9 @@ def run(ctx: Context) -> Figure:
         world = ctx.world(scale)
         label = f"{scale}x"
         labels.append(label)
-        ctx.say(f"retrieval {label}: preparing features {world.ttl_start(start)}..{end} and entity rows")
-        world.features(world.ttl_start(start), end, ctx.log)
+        last_feature_day = end - dt.timedelta(days=1)  # flights of D see features up to D-1
+        ctx.say(f"retrieval {label}: preparing features {world.ttl_start(start)}..{last_feature_day} and entity rows")
+        world.features(world.ttl_start(start), last_feature_day, ctx.log)
         entities = world.entity_frame(start, end, ctx.log)
         out_dir = world.scratch / f"retrieval-{start}-{end}"
         samples = {c: {"s": [], "rss": [], "grow": []} for c in CONTENDERS}

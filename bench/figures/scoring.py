@@ -23,14 +23,13 @@ from pathlib import Path
 
 from bench.context import Context
 from bench.harness import Figure, run_child
-from bench.world import FIRST_DAY, LAST_DAY
 
 CONTENDERS = ("pyfunc", "scorer", "raw")
 DAY_CALLS = 20
 
 
 def score_range(ctx: Context) -> tuple[dt.date, dt.date]:
-    return ctx.range(ctx.args.train_range) if ctx.quick else (FIRST_DAY, LAST_DAY)
+    return ctx.range(ctx.args.train_range) if ctx.quick else ctx.range("flights-year")
 
 
 def train_frames(ctx: Context):
