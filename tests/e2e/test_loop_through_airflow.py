@@ -16,7 +16,7 @@ from runway import contracts, entities, feature_store, scoring, sources, sql
 from runway.local_airflow import LocalAirflow, free_port
 from runway.settings import Settings
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.e2e
 
 HISTORY = (dt.date(2026, 3, 2), dt.date(2026, 3, 22))  # features; the first days warm the windows
 FIRST_RUN = (dt.date(2026, 3, 2), dt.date(2026, 3, 4))  # the 3-day run through the official client
@@ -104,6 +104,20 @@ def test_feature_pipeline_three_days_through_the_official_client(airflow, runway
     assert states == dict.fromkeys(
         ["land_raw", "validate_raw", "build_features", "validate_features", "materialize_features"], "success"
     )
+
+    # Rerunning the same days through Airflow rewrites the same bytes.
+    partitions = sorted(runway_settings.features_dir.glob("*/date=*/part-0.parquet"))
+    before = {path: path.read_bytes() for path in partitions}
+    assert len(partitions) == len(contracts.FEATURE_TABLES) * 3
+    with _official_client(airflow) as client:
+        runs = DAGRunApi(client)
+        again = runs.trigger_dag_run("feature_pipeline", TriggerDAGRunPostBody(logical_date=None, conf=conf))
+        while runs.get_dag_run("feature_pipeline", again.dag_run_id).state.value not in ("success", "failed"):
+            assert time.monotonic() < deadline + 900, "the rerun did not finish"
+            time.sleep(3)
+        assert runs.get_dag_run("feature_pipeline", again.dag_run_id).state.value == "success"
+    assert sorted(runway_settings.features_dir.glob("*/date=*/part-0.parquet")) == partitions
+    assert all(path.read_bytes() == before[path] for path in partitions)
 
     # Feast serves the last day's features for the next day's real flights.
     source = sources.prepare_source(runway_settings.source_dir, runway_settings.replay_shift)
