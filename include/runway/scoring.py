@@ -79,36 +79,36 @@ def score_days(
     engine = sql.engine(sql_url)
     sql.ensure_tables(engine)
     summary = {"days": len(days), "flights": 0, "models": {a: v for a, (v, _) in models.items()}}
-    for day in days:
-        flights = scheduled_flights(source, day)
-        if flights.empty:
-            log.info("no flights scheduled on %s: nothing to score", day)
-            continue
-        frame = feature_store.historical_features(store, entities.entity_rows(flights, with_label=False))
-        rows = []
-        for alias, (version, model) in models.items():
-            scores = pd.Series(model.predict(frame), index=frame.index).astype("float64")
-            frame[f"score_{alias}"] = scores.to_numpy()
-            rows += [
-                {
-                    "flight_id": flight_id,
-                    "model_version": version,
-                    "flight_date": day,
-                    "model_alias": alias,
-                    "score": float(score),
-                    "scored_at": scored_at,
-                    "run_id": run_id,
-                }
-                for flight_id, score in zip(frame["flight_id"], scores)
-            ]
-        frame["champion_version"] = models["champion"][0]
-        sql.upsert(engine, sql.predictions, rows)
+    flights = pd.concat([scheduled_flights(source, day) for day in days], ignore_index=True)
+    if flights.empty:
+        log.info("no flights scheduled on %s: nothing to score", ", ".join(map(str, days)))
+        return summary
+    # One point-in-time retrieval for all the days: each flight still gets its own timestamp.
+    frame = feature_store.historical_features(store, entities.entity_rows(flights, with_label=False))
+    for alias, (_, model) in models.items():
+        frame[f"score_{alias}"] = pd.Series(model.predict(frame), index=frame.index).astype("float64")
+    frame["champion_version"] = models["champion"][0]
+    for day, day_frame in frame.groupby("flight_date", sort=True):
+        rows = [
+            {
+                "flight_id": flight_id,
+                "model_version": version,
+                "flight_date": day,
+                "model_alias": alias,
+                "score": float(score),
+                "scored_at": scored_at,
+                "run_id": run_id,
+            }
+            for alias, (version, _) in models.items()
+            for flight_id, score in zip(day_frame["flight_id"], day_frame[f"score_{alias}"])
+        ]
+        sql.upsert(engine, sql.predictions, rows)  # the day's rows in one transaction
         write_parquet_atomic(
-            pa.Table.from_pandas(frame, preserve_index=False),
+            pa.Table.from_pandas(day_frame.reset_index(drop=True), preserve_index=False),
             partition_file(scored_dir, SCORED_TABLE, day.isoformat()),
         )
-        summary["flights"] += len(frame)
-        log.info("scored %d flights of %s with %s", len(frame), day, summary["models"])
+        summary["flights"] += len(day_frame)
+        log.info("scored %d flights of %s with %s", len(day_frame), day, summary["models"])
     return summary
 
 
