@@ -3,6 +3,11 @@
 `make demo`, the replay and the integration tests drive Airflow the way a user's scripts do:
 through REST API v2 with a JWT. `LocalAirflow` starts `airflow standalone` on a chosen port in
 the background and stops it; `AirflowRest` triggers runs and follows them.
+
+`LocalAirflow(..., mode="components")` starts the processes one by one instead, as a
+deployment runs them (api-server, scheduler, dag-processor, triggerer and, for the
+CeleryExecutor, `airflow celery worker --queues <worker_queues>`): the cluster-profile test
+uses it with the executor, database and broker given as `AIRFLOW__*` variables in `extra_env`.
 """
 
 from __future__ import annotations
@@ -88,10 +93,35 @@ class AirflowRest:
             time.sleep(poll)
 
 
-class LocalAirflow:
-    """`airflow standalone` in the background, its output in a log file."""
+MODES = ("standalone", "components")
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
-    def __init__(self, home: Path, port: int = 8080, use_schedules: bool = True, extra_env: dict | None = None):
+
+class LocalAirflow:
+    """Airflow in the background, each process's output in a log file under `home`.
+
+    mode "standalone": `airflow standalone` (one process tree, log `standalone.log`).
+    mode "components": api-server, scheduler, dag-processor and triggerer as separate processes
+    and, when `worker_queues` is given, a Celery worker serving those queues with
+    `worker_concurrency` slots (logs `<component>.log`). Its log-server ports are free ports,
+    so it runs beside another Airflow on the same machine.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        port: int = 8080,
+        use_schedules: bool = True,
+        extra_env: dict | None = None,
+        mode: str = "standalone",
+        worker_queues: tuple[str, ...] = (),
+        worker_concurrency: int = 4,
+    ):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if worker_queues and mode != "components":
+            raise ValueError("worker_queues needs mode='components'")
+        self.mode, self.worker_queues, self.worker_concurrency = mode, tuple(worker_queues), worker_concurrency
         self.home, self.port = Path(home), port
         self.url = f"http://127.0.0.1:{port}"
         self.env = {
@@ -103,8 +133,12 @@ class LocalAirflow:
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(use_schedules),
             **(extra_env or {}),
         }
-        self.log = self.home / "standalone.log"
+        if mode == "components":  # the log servers default to fixed ports (8793, 8794)
+            self.env.setdefault("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", str(free_port()))
+            self.env.setdefault("AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT", str(free_port()))
+        self.log = self.home / ("standalone.log" if mode == "standalone" else "api-server.log")
         self.process: subprocess.Popen | None = None
+        self.processes: dict[str, subprocess.Popen] = {}
 
     def secret(self, name: str) -> str:
         """A per-installation secret, generated once and kept (git-ignored) in Airflow's home."""
@@ -144,41 +178,81 @@ class LocalAirflow:
             [sys.executable, "-m", "airflow", "pools", "set", "gpu", "1", "GPU training slots"],
             env=self.env, check=True, capture_output=True,
         )
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "standalone"],
-            env=self.env, stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        self.pidfile.write_text(str(self.process.pid))
+        self.pidfile.unlink(missing_ok=True)  # a stale one names processes long gone
+        if self.mode == "standalone":
+            self.process = self._spawn("standalone", ["standalone"], self.log)
+        else:
+            for component in COMPONENTS:
+                self._spawn(component, [component], self.home / f"{component}.log")
+            if self.worker_queues:
+                command = ["celery", "worker", "--queues", ",".join(self.worker_queues),
+                           "--concurrency", str(self.worker_concurrency)]
+                self._spawn("celery-worker", command, self.home / "celery-worker.log")
+            self.process = self.processes["api-server"]
         deadline = time.monotonic() + timeout
         while not self.healthy():
-            if self.process.poll() is not None:
-                raise RuntimeError(f"airflow standalone exited ({self.process.returncode}); see {self.log}")
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    log = self.home / f"{name}.log"
+                    self.stop()
+                    raise RuntimeError(f"airflow {name} exited ({process.returncode}); see {log}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise TimeoutError(f"Airflow not healthy after {timeout}s; see {self.log}")
             time.sleep(2)
         return self
 
+    def _spawn(self, name: str, args: list[str], log: Path) -> subprocess.Popen:
+        """`airflow <args>` in its own process group; its pid is added to the pid file."""
+        with log.open("w") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "airflow", *args],
+                env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        self.processes[name] = process
+        with self.pidfile.open("a") as pids:
+            pids.write(f"{process.pid}\n")
+        return process
+
     def client(self, user: str = "admin") -> AirflowRest:
         return AirflowRest(self.url, user, self.passwords()[user])
 
     def stop(self) -> None:
-        """Stop the Airflow this object started, or the one its pid file names."""
-        pid = self.process.pid if self.process else None
-        if pid is None and self.pidfile.exists():
-            pid = int(self.pidfile.read_text())
-        if pid is not None:
+        """Stop the Airflow processes this object started, or those its pid file names.
+
+        Every process group gets SIGTERM at once (a Celery worker finishes or hands back its
+        tasks), then whatever still runs after 60 s gets SIGKILL."""
+        started = {p.pid: p for p in self.processes.values()}
+        if self.process is not None:
+            started.setdefault(self.process.pid, self.process)
+        pids = list(started)
+        if not pids and self.pidfile.exists():
+            pids = [int(line) for line in self.pidfile.read_text().split() if line.strip()]
+        alive = []
+        for pid in pids:
             try:
                 os.killpg(pid, signal.SIGTERM)
-                deadline = time.monotonic() + 60
-                while time.monotonic() < deadline:
+                alive.append(pid)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 60
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.5)
+            for process in started.values():
+                process.poll()  # reap a leader that exited, so its group can empty
+            still = []
+            for pid in alive:
+                try:
                     os.killpg(pid, 0)
-                    if self.process and self.process.poll() is not None:
-                        break
-                    time.sleep(0.5)
-                else:
-                    os.killpg(pid, signal.SIGKILL)
+                    still.append(pid)
+                except ProcessLookupError:
+                    pass
+            alive = still
+        for pid in alive:
+            try:
+                os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         self.pidfile.unlink(missing_ok=True)
         self.process = None
+        self.processes = {}
