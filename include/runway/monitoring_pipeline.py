@@ -184,7 +184,7 @@ def _log_reports(settings: Settings, monitored: list[dict], reports: list[str], 
         return
     with tracking(settings.mlflow_uri) as client:
         experiment = ensure_experiment(
-            client, settings.experiment + MONITORING_EXPERIMENT_SUFFIX, settings.mlflow_artifacts_dir.as_uri()
+            client, settings.experiment + MONITORING_EXPERIMENT_SUFFIX, settings.mlflow_artifact_location
         )
         with mlflow.start_run(experiment_id=experiment, run_name=f"monitoring {monitored[0]['day']}..{monitored[-1]['day']}"):
             mlflow.set_tag("airflow_run_id", run_id)

@@ -156,6 +156,12 @@ class Settings:
         return self.home / "mlartifacts"
 
     @property
+    def mlflow_artifact_location(self) -> str | None:
+        """Where new experiments keep artifacts: a local folder, or (None) wherever the
+        cluster's tracking server puts them (its --artifacts-destination)."""
+        return None if self.profile == "cluster" else self.mlflow_artifacts_dir.as_uri()
+
+    @property
     def sql_url(self) -> str:
         """SQLAlchemy URL of the `predictions` and `monitoring_metrics` tables."""
         if self.profile == "cluster":

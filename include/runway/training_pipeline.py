@@ -103,7 +103,7 @@ def train_family(
         settings.mlflow_uri,
         settings.experiment,
         tags,
-        artifact_location=settings.mlflow_artifacts_dir.as_uri(),
+        artifact_location=settings.mlflow_artifact_location,
         model_name=settings.model_name,
     )
     summary = {

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 import uuid
-import warnings
 from pathlib import Path
 
 import pytest
@@ -113,44 +112,6 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(timeout=30)
 
 
-# ---- celery 5.7 against apache-airflow-providers-celery 3.26 -------------------------------------
-# The provider's executor module does `from celery.backends.database import ... retry`; Celery
-# 5.7 dropped that decorator (its DatabaseBackend retries by itself now), so with the pinned pair
-# neither the scheduler nor `airflow celery worker` can load the CeleryExecutor. Until the pin
-# moves to a Celery that still has it, the Airflow processes of this test get the decorator
-# back from a `sitecustomize` module; it does nothing where Celery has `retry`.
-CELERY_COMPAT = '''
-import functools, logging
-
-try:
-    import celery.backends.database as _db
-except Exception:  # no celery, or no SQLAlchemy: nothing to mend
-    _db = None
-if _db is not None and not hasattr(_db, "retry"):
-    def retry(fun):
-        """Retry a result-backend query up to 3 times on a database error (Celery <= 5.6)."""
-        @functools.wraps(fun)
-        def inner(*args, **kwargs):
-            attempts = kwargs.pop("max_retries", 3)
-            for attempt in range(1, attempts + 1):
-                try:
-                    return fun(*args, **kwargs)
-                except _db.RETRYABLE_DB_ERRORS:
-                    if attempt >= attempts:
-                        raise
-                    logging.getLogger(__name__).warning("%s failed; retrying", fun.__name__, exc_info=True)
-        return inner
-
-    _db.retry = retry
-'''
-
-
-def celery_needs_compat() -> bool:
-    import celery.backends.database
-
-    return not hasattr(celery.backends.database, "retry")
-
-
 # ---- the cluster ------------------------------------------------------------------------------
 
 
@@ -221,16 +182,6 @@ def cluster(tmp_path_factory):
             "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS[0]}:{REDIS[1]}/{broker_db}",
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{PG}/{names['airflow']}",
         }
-        if celery_needs_compat():
-            compat = tmp / "celery-compat"
-            compat.mkdir()
-            (compat / "sitecustomize.py").write_text(CELERY_COMPAT)
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(compat), os.environ.get("PYTHONPATH")]))
-            warnings.warn(
-                "celery lacks celery.backends.database.retry, which apache-airflow-providers-celery "
-                "imports: the test's Airflow runs with a compatibility shim (pin celery<5.7)",
-                stacklevel=1,
-            )
         airflow = LocalAirflow(
             tmp / "airflow", port=free_port(), use_schedules=False, extra_env=env,
             mode="components", worker_queues=("default", "gpu"), worker_concurrency=4,
@@ -302,6 +253,8 @@ def test_features_training_scoring_on_postgres_redis_celery_and_an_mlflow_server
     client = MlflowClient(tracking_uri=settings.mlflow_uri, registry_uri=settings.mlflow_uri)
     champion = client.get_model_version_by_alias(settings.model_name, "champion")
     assert int(champion.version) == verdict["version"]
+    # artifacts went through the server (its --artifacts-destination), not a worker's folder
+    assert client.get_run(champion.run_id).info.artifact_uri.startswith("mlflow-artifacts:")
     with contextlib.closing(_postgres(services["databases"]["mlflow"])) as conn, conn.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM model_versions WHERE name = %s", (settings.model_name,))
         assert cursor.fetchone()[0] >= 3  # one version per family
