@@ -88,10 +88,10 @@ def test_bad_conf_is_refused_with_the_field_named(api):
 def test_feature_pipeline_three_days_through_the_official_client(airflow, runway_settings):
     import time
 
-    from airflow_client.client import DAGRunApi, TaskInstanceApi, TriggerDAGRunPostBody
+    from airflow_client.client import DagRunApi, TaskInstanceApi, TriggerDAGRunPostBody
 
     with _official_client(airflow) as client:
-        runs = DAGRunApi(client)
+        runs = DagRunApi(client)
         conf = {"start": str(FIRST_RUN[0]), "end": str(FIRST_RUN[1])}
         run = runs.trigger_dag_run("feature_pipeline", TriggerDAGRunPostBody(logical_date=None, conf=conf))
         deadline = time.monotonic() + 900
@@ -110,7 +110,7 @@ def test_feature_pipeline_three_days_through_the_official_client(airflow, runway
     before = {path: path.read_bytes() for path in partitions}
     assert len(partitions) == len(contracts.FEATURE_TABLES) * 3
     with _official_client(airflow) as client:
-        runs = DAGRunApi(client)
+        runs = DagRunApi(client)
         again = runs.trigger_dag_run("feature_pipeline", TriggerDAGRunPostBody(logical_date=None, conf=conf))
         while runs.get_dag_run("feature_pipeline", again.dag_run_id).state.value not in ("success", "failed"):
             assert time.monotonic() < deadline + 900, "the rerun did not finish"
