@@ -39,14 +39,19 @@ def reference_frame(settings: Settings, version: int) -> pd.DataFrame:
 
 
 def _champion_facts(settings: Settings, version: int) -> tuple[float, dt.date | None]:
-    """The version's test AUC and the last day of its training window."""
+    """The champion's test AUC, and the data day of the last retraining: the newest training
+    window's end among all versions, promoted or not (a retraining the gate rejected still
+    starts the cooldown: retrying every day on the same evidence would not help)."""
     from runway.training import registry
+    from runway.training.registry import _client  # noqa: PLC2701 - same package
 
     metrics = registry.get_version_metrics(version, tracking_uri=settings.mlflow_uri, model_name=settings.model_name)
-    tags = registry.version_tags(version, tracking_uri=settings.mlflow_uri, model_name=settings.model_name)
-    window = tags.get("runway.training_window", "")
-    trained_until = dt.date.fromisoformat(window.split("..")[-1]) if ".." in window else None
-    return float(metrics.get("test_roc_auc", "nan")), trained_until
+    ends = [
+        dt.date.fromisoformat(window.split("..")[-1])
+        for mv in _client(settings.mlflow_uri).search_model_versions(f"name='{settings.model_name}'")
+        if ".." in (window := mv.tags.get("runway.training_window", ""))
+    ]
+    return float(metrics.get("test_roc_auc", "nan")), max(ends, default=None)
 
 
 def _labels(raw_dir: Path, day: dt.date) -> pd.DataFrame | None:
