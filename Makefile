@@ -23,7 +23,7 @@ demo: install  ## the main job: bootstrap history and run the pipelines through 
 	$(ENV) $(BIN)/python scripts/demo.py $(DEMO_ARGS)
 
 replay: install  ## the loop over a longer range: make replay START=2026-01-01 END=2026-07-31
-	$(ENV) $(BIN)/python scripts/demo.py --start $(or $(START),2026-01-01) --end $(or $(END),2026-07-31) --chunk-days $(or $(CHUNK),14)
+	$(ENV) $(BIN)/python scripts/demo.py --start $(or $(START),2026-01-01) --end $(or $(END),2026-07-31) --chunk-days $(or $(CHUNK),14) --port $(or $(DEMO_PORT),8080)
 
 test: install  ## every test layer: DAG integrity, unit, integration, end to end
 	$(ENV) $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
