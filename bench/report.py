@@ -67,7 +67,7 @@ def plot_figure(figure: dict, out: Path) -> list[str]:
             ax.set_yscale("log")
         ax.set_xticks(range(len(cases)))
         ax.set_xticklabels(cases, rotation=15 if len(cases) > 3 else 0, fontsize=8)
-        ax.set_ylabel(f"{metric} ({rows[0]['unit']})")
+        ax.set_ylabel(metric + (f" ({rows[0]['unit']})" if rows[0]["unit"] else ""))
         ax.set_title(f"{figure['name']}: {metric} (median, min-max)")
         ax.legend(fontsize=8)
         fig.tight_layout()
@@ -135,7 +135,7 @@ def write_report(doc: dict, out: Path) -> Path:
         if figure.get("measurements"):
             lines += [""] + _table(
                 ["case", "contender", "metric", "median", "min-max", "n"],
-                [[r["case"], r["contender"], f"{r['metric']} ({r['unit']})", r["median"],
+                [[r["case"], r["contender"], r["metric"] + (f" ({r['unit']})" if r["unit"] else ""), r["median"],
                   f"{_fmt(r['min'])}-{_fmt(r['max'])}", r["n"]] for r in figure["measurements"]],
             )
         if figure.get("ratios"):
