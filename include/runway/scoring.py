@@ -43,7 +43,9 @@ def scheduled_flights(source: Path, day: dt.date) -> pd.DataFrame:
 def _models(tracking_uri: str, model_name: str) -> dict[str, tuple[int, object]]:
     """{alias: (version, pyfunc model)} for the champion and a distinct challenger."""
     import mlflow
+
     from runway.training import registry
+    from runway.training.tracking import tracking
 
     champion = registry.champion_version(tracking_uri=tracking_uri, model_name=model_name)
     if champion is None:
@@ -51,13 +53,10 @@ def _models(tracking_uri: str, model_name: str) -> dict[str, tuple[int, object]]
             f"registered model {model_name!r} has no 'champion' alias: run training_pipeline "
             "(or model_rollback) first; nothing was scored"
         )
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    models = {"champion": (champion, mlflow.pyfunc.load_model(f"models:/{model_name}@champion"))}
     challenger = registry.challenger_version(tracking_uri=tracking_uri, model_name=model_name)
-    if challenger is not None and challenger != champion:
-        models["challenger"] = (challenger, mlflow.pyfunc.load_model(f"models:/{model_name}@challenger"))
-    return models
+    aliases = {"champion": champion} | ({"challenger": challenger} if challenger not in (None, champion) else {})
+    with tracking(tracking_uri):  # the process-wide MLflow URIs are restored afterwards
+        return {alias: (v, mlflow.pyfunc.load_model(f"models:/{model_name}/{v}")) for alias, v in aliases.items()}
 
 
 def score_days(

@@ -123,6 +123,7 @@ def test_a_fresh_process_scores_with_the_registered_model(store, tmp_path):
     code = (
         "import sys, mlflow, pandas as pd, numpy as np\n"
         f"mlflow.set_tracking_uri({store.uri!r})\n"
+        f"mlflow.set_registry_uri({store.uri!r})\n"
         f"model = mlflow.pyfunc.load_model({store.first.model_uri!r})\n"
         f"frame = pd.read_parquet({str(tmp_path / 'frame.parquet')!r})\n"
         f"np.save({str(tmp_path / 'scores.npy')!r}, model.predict(frame))\n"
