@@ -86,7 +86,28 @@ def show_online_features(settings, day: dt.date, count: int = 5) -> None:
         print(pd.concat([rows[["flight_id"]], online[shown]], axis=1).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
+def retrainings(settings) -> list[dict]:
+    """Every gated retraining in the registry: its data end, version, verdict and reason."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(settings.mlflow_uri, settings.mlflow_uri)
+    events = []
+    for mv in client.search_model_versions(f"name='{settings.model_name}'"):
+        if "runway.gate_passed" not in mv.tags:
+            continue
+        events.append(
+            {
+                "day": dt.date.fromisoformat(mv.tags["runway.training_window"].split("..")[-1]),
+                "version": int(mv.version),
+                "passed": mv.tags["runway.gate_passed"] == "true",
+                "summary": mv.tags.get("runway.gate_summary", ""),
+            }
+        )
+    return sorted(events, key=lambda e: e["day"])
+
+
 def summarize(settings, chunks: list[dict]) -> None:
+    """Per cycle: flights scored, realized AUC, drift share, champion, retraining."""
     import pandas as pd
     import sqlalchemy as sa
 
@@ -101,25 +122,33 @@ def summarize(settings, chunks: list[dict]) -> None:
                 .group_by(sql.predictions.c.flight_date, sql.predictions.c.model_alias)
             ).mappings().all()
         )
+    for frame, column in ((metrics, "day"), (scored, "flight_date")):
+        if len(frame):
+            frame[column] = pd.to_datetime(frame[column]).dt.date
+    events = retrainings(settings)
     rows = []
     for chunk in chunks:
-        start, end = chunk["start"], chunk["end"]
+        start, end = dt.date.fromisoformat(str(chunk["start"])), dt.date.fromisoformat(str(chunk["end"]))
         m = metrics[(metrics["day"] >= start) & (metrics["day"] <= end)] if len(metrics) else metrics
         s = scored[(scored["flight_date"] >= start) & (scored["flight_date"] <= end)] if len(scored) else scored
-        pick = lambda name: m[m["metric"] == name]["value"]  # noqa: E731
+        pick = lambda name: m[m["metric"] == name]["value"].dropna()  # noqa: E731
+        retrained = [e for e in events if start <= e["day"] <= end]
         rows.append(
             {
                 "days": f"{start}..{end}",
                 "flights scored": int(s[s["model_alias"] == "champion"]["n"].sum()) if len(s) else 0,
-                "realized AUC": round(pick("realized_auc").mean(), 3) if len(pick("realized_auc")) else None,
-                "drift share": round(pick("drift_share").mean(), 3) if len(pick("drift_share")) else None,
-                "champion": ",".join(str(v) for v in sorted(m["model_version"].unique())) if len(m) else "",
-                "retraining": "; ".join(e["reason"] or "" for e in chunk["retraining"]) or "-",
+                "realized AUC (day mean)": round(pick("realized_day_auc").mean(), 3) if len(pick("realized_day_auc")) else None,
+                "drift share (mean)": round(pick("drift_share").mean(), 3) if len(pick("drift_share")) else None,
+                "champion": ",".join(f"v{v}" for v in sorted(m["model_version"].unique())) if len(m) else "",
+                "retraining": "; ".join(
+                    f"v{e['version']} {'promoted' if e['passed'] else 'rejected: ' + e['summary'].split('failed: ')[-1]}"
+                    for e in retrained
+                ) or "-",
             }
         )
     table = pd.DataFrame(rows)
-    print("\nThe loop, chunk by chunk:")
-    with pd.option_context("display.width", 220, "display.max_colwidth", 90):
+    print("\nThe loop, cycle by cycle:")
+    with pd.option_context("display.width", 250, "display.max_colwidth", 100):
         print(table.to_string(index=False))
 
 
@@ -131,6 +160,7 @@ def main() -> None:
     parser.add_argument("--chunk-days", type=int, default=7, help="days per scoring/monitoring cycle")
     parser.add_argument("--n-trials", type=int, default=6, help="Optuna trials per family")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--summary-only", action="store_true", help="print the summary of the last run and stop")
     args = parser.parse_args()
 
     settings = load_settings()
@@ -146,6 +176,10 @@ def main() -> None:
     history_end = loop_start - dt.timedelta(days=1)
     if loop_start > end:
         raise SystemExit(f"--start {history_start} leaves no days to simulate before --end {end}")
+    if args.summary_only:
+        cycles = [loop_start + dt.timedelta(days=i) for i in range(0, (end - loop_start).days + 1, args.chunk_days)]
+        summarize(settings, [{"start": c, "end": min(c + dt.timedelta(days=args.chunk_days - 1), end)} for c in cycles])
+        return
     print(f"Runway demo: profile {settings.profile}, state in {settings.home}")
     print(f"history {history_start}..{history_end}; simulated days {loop_start}..{end} in {args.chunk_days}-day cycles")
 
