@@ -115,7 +115,8 @@ def pandas_features(raw_dir: Path, start: dt.date, end: dt.date) -> dict[str, pd
     flights = read_flights(raw_dir, first, end)
     flights["route"] = flights["origin"] + "-" + flights["dest"]
     flights["one"] = 1
-    flights["delayed"] = (flights["arr_delay"].isna() | (flights["arr_delay"] >= contracts.LABEL_DELAY_MINUTES)).astype("int64")
+    late = flights["arr_delay"] >= contracts.LABEL_DELAY_MINUTES
+    flights["delayed"] = (flights["arr_delay"].isna() | late).astype("int64")
     flights["cancelled"] = flights["dep_time"].isna().astype("int64")
     flights["day_idx"] = (pd.to_datetime(flights["flight_date"]) - pd.Timestamp(first)).dt.days
     planes = pd.read_parquet(raw_dir / "reference" / "planes.parquet")

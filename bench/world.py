@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -194,8 +193,3 @@ def _featured(entities: str, features_dir: str, out: str) -> dict:
     frame = asof_features(pd.read_parquet(entities), Path(features_dir))
     frame.to_parquet(out, index=False)
     return {"rows": len(frame)}
-
-
-def write_json(path: Path, data) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(data, indent=2, default=str))

@@ -84,8 +84,8 @@ def run(ctx: Context) -> Figure:
                           fig.get(case, f"{store} floor", "p50_ms"), "x the store's own read (Feast's overhead)")
             fig.target(f"{case}: {store} p99 <= {limit:g} ms", fig.get(case, store, "p99_ms"), "<=", limit, "ms",
                        reason=None if store not in errors else "store not reachable")
-        fig.add_ratio(f"{case}: redis / sqlite p99", fig.get(case, "redis", "p99_ms"), fig.get(case, "sqlite", "p99_ms"),
-                      "x (below 1: Redis faster)")
+        fig.add_ratio(f"{case}: redis / sqlite p99", fig.get(case, "redis", "p99_ms"),
+                      fig.get(case, "sqlite", "p99_ms"), "x (below 1: Redis faster)")
     return fig
 
 

@@ -140,7 +140,8 @@ def compare_child(left: str, right: str) -> dict:
     a, b = pd.read_parquet(left), pd.read_parquet(right)
     features = list(contracts.ALL_FEATURES)
     same_rows = len(a) == len(b) and (a["flight_id"].to_numpy() == b["flight_id"].to_numpy()).all()
-    same_stamps = same_rows and (a[contracts.EVENT_TIMESTAMP].to_numpy() == b[contracts.EVENT_TIMESTAMP].to_numpy()).all()
+    stamp = contracts.EVENT_TIMESTAMP
+    same_stamps = same_rows and (a[stamp].to_numpy() == b[stamp].to_numpy()).all()
     mismatched = None
     if same_rows:
         x, y = a[features].to_numpy("float64"), b[features].to_numpy("float64")
