@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
+import numpy as np
 import pandas as pd
 
 from runway import contracts
@@ -200,12 +201,15 @@ def online_features(
     if missing:
         raise ValueError(f"entity rows lack the keys {missing}")
     rows = [{k: _online_key(k, row[k]) for k in contracts.ENTITY_COLUMNS} for row in entity_rows]
-    feature_service = store.get_feature_service(service)
-    response = store.get_online_features(features=feature_service, entity_rows=rows)
-    result = response.to_df()
-    for key in contracts.ENTITY_COLUMNS:
-        result[key] = [row[key] for row in entity_rows]
-    return _as_float(result, _service_features(feature_service))
+    # The registry is cached by the store (its cache_ttl); without allow_cache every call
+    # re-reads it, and that re-read costs more than the online read itself.
+    feature_service = store.get_feature_service(service, allow_cache=True)
+    values = store.get_online_features(features=feature_service, entity_rows=rows).to_dict()
+    features = _service_features(feature_service)
+    columns = {key: [row[key] for row in entity_rows] for key in contracts.ENTITY_COLUMNS}
+    for name in features:
+        columns[name] = np.array([np.nan if v is None else v for v in values[name]], dtype="float64")
+    return pd.DataFrame(columns, columns=[*contracts.ENTITY_COLUMNS, *features])
 
 
 def historical_features(
