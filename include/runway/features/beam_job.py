@@ -148,14 +148,14 @@ def run(
                 | "ByPartition" >> beam.GroupByKey()
                 | "Write" >> beam.ParDo(WritePartition(str(staging)))
             )
+        staged = {(t, d): partition_dir(staging, t, d.isoformat()) for t in contracts.FEATURE_TABLES for d in targets}
+        empty = [f"{t} {d}" for (t, d), path in staged.items() if not path.exists()]
+        if empty:  # checked before anything is swapped in: all the run's partitions, or none
+            raise RuntimeError(f"feature job wrote no rows for: {', '.join(empty)} (nothing was replaced)")
         written: dict[str, int] = {}
-        for table in contracts.FEATURE_TABLES:
-            for day in targets:
-                staged = partition_dir(staging, table, day.isoformat())
-                if not staged.exists():
-                    raise RuntimeError(f"feature job wrote no {table} rows for {day}")
-                written[table] = written.get(table, 0) + pq.read_metadata(staged / "part-0.parquet").num_rows
-                replace_dir(staged, partition_dir(features_dir, table, day.isoformat()))
+        for (table, day), path in staged.items():
+            written[table] = written.get(table, 0) + pq.read_metadata(path / "part-0.parquet").num_rows
+            replace_dir(path, partition_dir(features_dir, table, day.isoformat()))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("features %s..%s: %s", start, end, written)
