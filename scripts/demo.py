@@ -88,9 +88,9 @@ def show_online_features(settings, day: dt.date, count: int = 5) -> None:
 
 def retrainings(settings) -> list[dict]:
     """Every gated retraining in the registry: its data end, version, verdict and reason."""
-    from mlflow import MlflowClient
+    from runway.training.registry import client as registry_client
 
-    client = MlflowClient(settings.mlflow_uri, settings.mlflow_uri)
+    client = registry_client(settings.mlflow_uri)
     events = []
     for mv in client.search_model_versions(f"name='{settings.model_name}'"):
         if "runway.gate_passed" not in mv.tags:

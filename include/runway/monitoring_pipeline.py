@@ -25,12 +25,12 @@ MONITORING_EXPERIMENT_SUFFIX = "-monitoring"
 
 def reference_frame(settings: Settings, version: int) -> pd.DataFrame:
     """The drift reference of a model version (cached locally once downloaded)."""
-    from runway.training.registry import _client  # noqa: PLC2701 - same package
+    from runway.training.registry import client as registry_client
     from runway.training_pipeline import REFERENCE_ARTIFACT
 
     cache = settings.home / "references" / f"{settings.model_name}-v{version}.parquet"
     if not cache.exists():
-        client = _client(settings.mlflow_uri)
+        client = registry_client(settings.mlflow_uri)
         run_id = client.get_model_version(settings.model_name, str(version)).run_id
         cache.parent.mkdir(parents=True, exist_ok=True)
         downloaded = client.download_artifacts(run_id, REFERENCE_ARTIFACT, str(cache.parent))
@@ -43,12 +43,12 @@ def _champion_facts(settings: Settings, version: int) -> tuple[float, dt.date | 
     window's end among all versions, promoted or not (a retraining the gate rejected still
     starts the cooldown: retrying every day on the same evidence would not help)."""
     from runway.training import registry
-    from runway.training.registry import _client  # noqa: PLC2701 - same package
+    from runway.training.registry import client as registry_client
 
     metrics = registry.get_version_metrics(version, tracking_uri=settings.mlflow_uri, model_name=settings.model_name)
     ends = [
         dt.date.fromisoformat(window.split("..")[-1])
-        for mv in _client(settings.mlflow_uri).search_model_versions(f"name='{settings.model_name}'")
+        for mv in registry_client(settings.mlflow_uri).search_model_versions(f"name='{settings.model_name}'")
         if ".." in (window := mv.tags.get("runway.training_window", ""))
     ]
     return float(metrics.get("test_roc_auc", "nan")), max(ends, default=None)

@@ -32,10 +32,14 @@ class AliasChange:
         return self.previous != self.current
 
 
-def _client(tracking_uri: str):
+def client(tracking_uri: str):
+    """An MlflowClient on one store: tracking and registry are the same URI."""
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+_client = client  # the module's own spelling
 
 
 def _version(client, model_name: str, version: int | str):
