@@ -41,6 +41,12 @@ def training_window(window_start: str | None, window_end: str | None, days: int,
 def build_training_set(settings: Settings, start: dt.date, end: dt.date, run_id: str) -> dict:
     from runway import feature_store, training_set
 
+    from runway.training.tracking import ensure_experiment, tracking
+
+    # Create (migrate) the MLflow store and the experiment here, once, before the families
+    # train in parallel: concurrent first use of a SQLite store races on its schema migration.
+    with tracking(settings.mlflow_uri) as client:
+        ensure_experiment(client, settings.experiment, settings.mlflow_artifact_location)
     out = settings.training_dir / _safe(run_id) / "training_set.parquet"
     store = feature_store.get_store(settings)
     return training_set.build_training_set(store, settings.raw_dir, start, end, out)
