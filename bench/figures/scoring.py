@@ -5,10 +5,13 @@ training window, Settings.train_threads threads as the training DAG passes) is l
 `runway.training.tracking.log_candidate` into a scratch SQLite MLflow store and loaded back with
 `mlflow.pyfunc.load_model`, as batch scoring does. Contenders, on the same featured frame
 (`historical_features`' shape: entity columns + features):
-- pyfunc: the loaded model's `predict(frame)` (schema enforcement, input frame, categoricals,
-  DMatrix, predict): the project path;
+- pyfunc: the loaded model's `predict(frame)` (MLflow's schema enforcement, then the scorer):
+  the project path;
 - scorer: the unwrapped `Scorer.predict_proba(frame)` (no MLflow layer), to split the overhead;
-- raw: the booster's `inplace_predict` on the prepared matrix (inputs built once, untimed).
+- raw: the booster's `inplace_predict` on the matrix the scorer builds (`Vocabulary.matrix`,
+  built once, untimed): the baseline of the target;
+- raw-frame: `inplace_predict` on the pandas frame with categorical columns the booster was
+  trained on (built once, untimed): the usual way to call XGBoost, for reference.
 The scores are checked equal. A day is timed over several calls per repeat (median call).
 """
 
@@ -24,7 +27,7 @@ from pathlib import Path
 from bench.context import Context
 from bench.harness import Figure, run_child
 
-CONTENDERS = ("pyfunc", "scorer", "raw")
+CONTENDERS = ("pyfunc", "scorer", "raw", "raw-frame")
 DAY_CALLS = 20
 
 
@@ -44,8 +47,9 @@ def run(ctx: Context) -> Figure:
         name="scoring",
         title="Scoring path: rows/s for a day and the full year",
         contender="pyfunc (mlflow.pyfunc.load_model(...).predict(frame), the batch-scoring path)",
-        baselines=["raw (xgboost Booster.inplace_predict on the prepared matrix)",
-                   "scorer (runway Scorer.predict_proba without the MLflow wrapper)"],
+        baselines=["raw (xgboost Booster.inplace_predict on the scorer's prepared matrix)",
+                   "scorer (runway Scorer.predict_proba without the MLflow wrapper)",
+                   "raw-frame (inplace_predict on the prepared pandas categorical frame)"],
     )
     world, train = train_frames(ctx)
     first, last = score_range(ctx)
@@ -83,6 +87,8 @@ def run(ctx: Context) -> Figure:
                                   fig.get(case, "raw", "rows_per_s"), "share of the raw booster's throughput")
             fig.add_ratio(f"{case}: scorer / raw rows/s", fig.get(case, "scorer", "rows_per_s"),
                           fig.get(case, "raw", "rows_per_s"), "share without the MLflow layer")
+            fig.add_ratio(f"{case}: pyfunc / raw-frame rows/s", fig.get(case, "pyfunc", "rows_per_s"),
+                          fig.get(case, "raw-frame", "rows_per_s"), "share of inplace_predict on a pandas frame")
             fig.target(f"{case}: pyfunc >= 50% of raw inplace_predict rows/s", share, ">=", 0.5, "x")
         fig.check("pyfunc scores == raw booster scores (max abs diff < 1e-6)",
                   fig.params["max_abs_diff"] < 1e-6, fig.params["max_abs_diff"])
@@ -129,26 +135,28 @@ def score_child(frame: str, model_uri: str, mlflow_dir: str) -> dict:
     import mlflow
     import numpy as np
     import pandas as pd
-    import xgboost as xgb
+    from mlflow.models.utils import _enforce_schema
 
-    from runway.training.inputs import model_frame
+    from runway.training.inputs import RAW_INPUTS, model_frame
     from runway.training.tracking import tracking
 
     with tracking(f"sqlite:///{mlflow_dir}/mlflow.db"):
         model = mlflow.pyfunc.load_model(model_uri)
     scorer = model.unwrap_python_model().scorer
     booster, best = scorer.booster, scorer.best_iteration
-    year = pd.read_parquet(frame)
+    year = pd.read_parquet(frame)[list(RAW_INPUTS)]  # what batch scoring hands the model
     days = pd.to_datetime(year["flight_date"])
     day = year[days == days.iloc[len(days) // 2]].reset_index(drop=True)
     rows_per_s, rows, diff = {}, {}, 0.0
     for case, data, calls in (("a day", day, DAY_CALLS), ("full year", year, 1)):
-        matrix = scorer.vocab.categorical(model_frame(data))  # the raw baseline's prepared input
+        matrix = scorer.vocab.matrix(data)  # the raw baselines' prepared inputs
+        categorical = scorer.vocab.categorical(model_frame(data))
         raw = lambda: booster.inplace_predict(matrix, iteration_range=(0, best + 1))  # noqa: E731
         contenders = {
             "pyfunc": lambda: model.predict(data),
             "scorer": lambda: scorer.predict_proba(data),
             "raw": raw,
+            "raw-frame": lambda: booster.inplace_predict(categorical, iteration_range=(0, best + 1)),
         }
         for fn in contenders.values():  # warm-up
             fn()
@@ -157,15 +165,13 @@ def score_child(frame: str, model_uri: str, mlflow_dir: str) -> dict:
         rows[case] = len(data)
         diff = max(diff, float(np.max(np.abs(np.asarray(model.predict(data)) - raw()))))
     # where the pyfunc's time goes on the year
-    inputs = model_frame(year)
-    cats = scorer.vocab.categorical(inputs)
+    matrix = scorer.vocab.matrix(year)
+    schema = model.metadata.get_input_schema()
     parts = {
         "pyfunc predict (total)": _timed(lambda: model.predict(year)),
-        "model_frame": _timed(lambda: model_frame(year)),
-        "vocab.categorical": _timed(lambda: scorer.vocab.categorical(inputs)),
-        "DMatrix": _timed(lambda: xgb.DMatrix(cats, enable_categorical=True)),
-        "booster.predict(DMatrix)": _timed(
-            lambda: booster.predict(xgb.DMatrix(cats, enable_categorical=True), iteration_range=(0, best + 1))),
-        "inplace_predict": _timed(lambda: booster.inplace_predict(cats, iteration_range=(0, best + 1))),
+        "MLflow schema enforcement": _timed(lambda: _enforce_schema(year, schema)),
+        "Vocabulary.matrix": _timed(lambda: scorer.vocab.matrix(year)),
+        "inplace_predict(matrix)": _timed(lambda: booster.inplace_predict(matrix, iteration_range=(0, best + 1))),
+        "model_frame + categorical (training's form)": _timed(lambda: scorer.vocab.categorical(model_frame(year))),
     }
     return {"rows_per_s": rows_per_s, "rows": rows, "max_abs_diff": diff, "year_parts_s": parts}

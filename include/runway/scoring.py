@@ -73,6 +73,7 @@ def score_days(
 ) -> dict:
     """Score the flights of each day; upsert predictions; keep the scored frames."""
     from runway import feature_store, sql
+    from runway.training.inputs import RAW_INPUTS
 
     models = _models(tracking_uri, model_name)  # refuses before anything is written
     engine = sql.engine(sql_url)
@@ -84,8 +85,9 @@ def score_days(
         return summary
     # One point-in-time retrieval for all the days: each flight still gets its own timestamp.
     frame = feature_store.historical_features(store, entities.entity_rows(flights, with_label=False))
+    model_input = frame[list(RAW_INPUTS)]  # the signature's columns: nothing for MLflow to drop
     for alias, (_, model) in models.items():
-        frame[f"score_{alias}"] = pd.Series(model.predict(frame), index=frame.index).astype("float64")
+        frame[f"score_{alias}"] = pd.Series(model.predict(model_input), index=frame.index).astype("float64")
     frame["champion_version"] = models["champion"][0]
     for day, day_frame in frame.groupby("flight_date", sort=True):
         rows = [

@@ -9,10 +9,12 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+import xgboost
 
 from runway import contracts
 from runway.training.candidates import FAMILIES, cuda_available, train_candidate
 from runway.training.data import split_by_date
+from runway.training.inputs import model_frame
 from runway.training.metrics import classification_metrics
 from tests.unit._training_data import TEST_DAYS, VALID_DAYS, sample_frame
 
@@ -84,6 +86,26 @@ def test_model_scores_raw_frames_robustly(candidate, split, family):
     odd = rows.assign(carrier="ZZ", dest="NOWHERE")
     odd[list(contracts.ALL_FEATURES)] = np.nan
     assert np.isfinite(model.predict_proba(odd)).all()
+
+
+@pytest.mark.parametrize("family", ["xgboost", "lightgbm"])
+def test_boosters_score_the_code_matrix_as_the_frame_they_were_trained_on(candidate, split, family):
+    """Scoring hands the boosters a float matrix of category codes (`Vocabulary.matrix`);
+    training gave them pandas categoricals (`Vocabulary.categorical`). Same scores, including
+    unseen, missing and non-string categories."""
+    model = candidate(family).model
+    rows = split.test.head(300).copy()
+    rows.loc[rows.index[:5], "carrier"] = "ZZ"
+    rows.loc[rows.index[5:10], "dest"] = None
+    frame = model.vocab.categorical(model_frame(rows))
+    if family == "xgboost":
+        expected = model.booster.predict(
+            xgboost.DMatrix(frame, enable_categorical=True), iteration_range=(0, model.best_iteration + 1)
+        )
+    else:
+        expected = model.booster.predict(frame, num_iteration=model.booster.best_iteration)
+    np.testing.assert_array_equal(model.predict_proba(rows), expected)
+    assert np.isnan(model.vocab.matrix(rows)[:5, 0]).all()  # an unseen carrier has no code
 
 
 def test_importance_names_model_inputs_where_the_family_has_one(candidate):

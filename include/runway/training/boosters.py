@@ -52,10 +52,8 @@ class XGBoostScorer(Scorer):
         self.device = device
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        import xgboost as xgb
-
-        matrix = xgb.DMatrix(self.vocab.categorical(model_frame(frame)), enable_categorical=True)
-        return self.booster.predict(matrix, iteration_range=(0, self.best_iteration + 1))
+        # inplace_predict reads the matrix's buffer: no DMatrix and no frame per prediction
+        return self.booster.inplace_predict(self.vocab.matrix(frame), iteration_range=(0, self.best_iteration + 1))
 
     def feature_importance(self) -> dict[str, float]:
         gains = self.booster.get_score(importance_type="total_gain")
@@ -131,8 +129,7 @@ class LightGBMScorer(Scorer):
         self.vocab = vocab
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        inputs = self.vocab.categorical(model_frame(frame))
-        return self.booster.predict(inputs, num_iteration=self.booster.best_iteration)
+        return self.booster.predict(self.vocab.matrix(frame), num_iteration=self.booster.best_iteration)
 
     def feature_importance(self) -> dict[str, float]:
         gains = self.booster.feature_importance(importance_type="gain")

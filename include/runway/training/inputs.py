@@ -10,6 +10,7 @@ so that training and scoring cannot disagree on them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import pandas as pd
@@ -33,24 +34,62 @@ RAW_INPUTS = CATEGORICAL + ("hour", "distance", "sched_dep_time", "flight_date")
 MISSING = "__missing__"  # the level of a missing categorical value
 
 
-def model_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """The model's inputs, in `MODEL_INPUTS` order, from a raw training or scoring frame."""
+_FLOAT_SOURCES = tuple(contracts.ALL_FEATURES) + ("hour", "distance")
+
+
+def _float(column: pd.Series) -> np.ndarray:
+    """The column as float64, NaN for nulls and for values that are not numbers."""
+    if not pd.api.types.is_numeric_dtype(column.dtype):
+        column = pd.to_numeric(column, errors="coerce")
+    return column.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _floats(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """The columns as one float64 matrix (one conversion for the block where all are numeric)."""
+    block = frame[columns]
+    if all(pd.api.types.is_numeric_dtype(t) for t in block.dtypes):
+        return block.to_numpy(dtype="float64", na_value=np.nan)
+    return np.column_stack([_float(block[c]) for c in columns])
+
+
+def _strings(column: pd.Series) -> np.ndarray:
+    """The column as an object array of str, `MISSING` for nulls."""
+    if pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty"):
+        values = column.to_numpy(dtype=object, copy=True)
+        values[pd.isna(values)] = MISSING
+        return values
+    return column.astype("string").fillna(MISSING).astype(object).to_numpy()
+
+
+def _check(frame: pd.DataFrame) -> None:
     missing = [c for c in RAW_INPUTS if c not in frame.columns]
     if missing:
         raise KeyError(f"the frame lacks the model's input columns {missing}")
-    out = {}
-    for col in CATEGORICAL:
-        out[col] = frame[col].astype("string").fillna(MISSING).astype(object).to_numpy()
-    for col in contracts.ALL_FEATURES:
-        out[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64").to_numpy()
-    out["hour"] = frame["hour"].astype("float64").to_numpy()
-    out["distance"] = frame["distance"].astype("float64").to_numpy()
-    hhmm = frame["sched_dep_time"].astype("float64").to_numpy()
-    out["sched_dep_minute"] = (hhmm // 100) * 60 + hhmm % 100
-    out["day_of_week"] = (
-        pd.to_datetime(frame["flight_date"]).dt.dayofweek.astype("float64").to_numpy()
-    )
-    return pd.DataFrame(out, index=frame.index, columns=list(MODEL_INPUTS))
+
+
+def _numeric(frame: pd.DataFrame, out: np.ndarray) -> np.ndarray:
+    """Fill `out` (rows x `NUMERIC`) with the numeric inputs; scoring calls this on every batch,
+    so the features are converted as one block."""
+    out[:, : len(_FLOAT_SOURCES)] = _floats(frame, list(_FLOAT_SOURCES))
+    hhmm = _float(frame["sched_dep_time"])
+    out[:, NUMERIC.index("sched_dep_minute")] = (hhmm // 100) * 60 + hhmm % 100
+    out[:, NUMERIC.index("day_of_week")] = pd.DatetimeIndex(frame["flight_date"]).dayofweek
+    return out
+
+
+def model_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The model's inputs, in `MODEL_INPUTS` order, from a raw training or scoring frame."""
+    _check(frame)
+    numeric = _numeric(frame, np.empty((len(frame), len(NUMERIC)), dtype="float64"))
+    out = pd.DataFrame(numeric, index=frame.index, columns=list(NUMERIC))
+    for position, col in enumerate(CATEGORICAL):
+        out.insert(position, col, _strings(frame[col]))
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _categories(levels: tuple[str, ...]) -> pd.CategoricalDtype:
+    return pd.CategoricalDtype(list(levels))  # validated once per model, not once per batch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,19 +102,36 @@ class Vocabulary:
     def fit(cls, inputs: pd.DataFrame, columns=CATEGORICAL) -> "Vocabulary":
         return cls({c: tuple(sorted(pd.unique(inputs[c].astype(str)))) for c in columns})
 
+    def dtype(self, column: str) -> pd.CategoricalDtype:
+        """The column's categorical dtype over its training levels."""
+        return _categories(self.levels[column])
+
     def categorical(self, inputs: pd.DataFrame) -> pd.DataFrame:
-        """A copy whose categoricals have pandas `category` dtype over the training levels."""
-        out = inputs.copy()
-        for col, levels in self.levels.items():
-            out[col] = pd.Categorical(out[col].astype(str), categories=list(levels))
+        """A copy of `model_frame`'s output whose categoricals have pandas `category` dtype
+        over the training levels (an unseen level becomes NaN)."""
+        out = inputs.copy(deep=False)  # the categorical columns are replaced, never written
+        for col in self.levels:
+            out[col] = pd.Categorical(inputs[col].to_numpy(), dtype=self.dtype(col))
+        return out
+
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """`model_frame`'s inputs of a raw frame as one float64 matrix, without building a
+        frame: each categorical as its code among the training levels (the codes the boosters
+        were trained on through `categorical`), NaN when unseen or missing."""
+        _check(frame)
+        out = np.empty((len(frame), len(MODEL_INPUTS)), dtype="float64")
+        for position, col in enumerate(CATEGORICAL):
+            codes = pd.Categorical(_strings(frame[col]), dtype=self.dtype(col)).codes
+            out[:, position] = np.where(codes < 0, np.nan, codes)
+        _numeric(frame, out[:, len(CATEGORICAL):])
         return out
 
     def codes(self, inputs: pd.DataFrame) -> np.ndarray:
         """Integer codes, one column per categorical: 0 = unknown, 1.. = training levels."""
         return np.stack(
             [
-                pd.Categorical(inputs[c].astype(str), categories=list(lv)).codes.astype("int64") + 1
-                for c, lv in self.levels.items()
+                pd.Categorical(inputs[c].to_numpy(), dtype=self.dtype(c)).codes.astype("int64") + 1
+                for c in self.levels
             ],
             axis=1,
         )
