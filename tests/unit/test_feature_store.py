@@ -278,6 +278,26 @@ def test_historical_features_are_point_in_time_correct(store):
     assert weather[ewr_9].notna().any().all()
 
 
+def test_historical_features_keep_duplicates_and_index_and_refuse_feature_columns(store):
+    """Rows sharing keys and timestamp (flights of one plane on one day) are joined once per
+    view and handed back to each row; the caller's index and order are kept."""
+    row = _entity_rows()[0] | {contracts.EVENT_TIMESTAMP: STAMPS[1] + pd.Timedelta(hours=1)}
+    entity_df = pd.DataFrame(
+        [row | {"flight_id": "a"}, row | {"flight_id": "b", "tailnum": None}, row | {"flight_id": "c"}],
+        index=[30, 10, 20],
+    )
+    result = fs.historical_features(store, entity_df)
+    assert list(result.index) == [30, 10, 20] and result["flight_id"].tolist() == ["a", "b", "c"]
+    features = list(contracts.ALL_FEATURES)
+    assert result.loc[30, features].notna().all()
+    assert result.loc[30, features].equals(result.loc[20, features])
+    plane = list(contracts.TABLE_FEATURES["plane_stats"])
+    others = [f for f in features if f not in plane]
+    assert result.loc[10, plane].isna().all() and result.loc[10, others].equals(result.loc[30, others])
+    with pytest.raises(ValueError, match="already has the feature columns"):
+        fs.historical_features(store, result)
+
+
 def test_historical_features_rejects_missing_entity_columns(store):
     frame = pd.DataFrame({"carrier": ["AA"], contracts.EVENT_TIMESTAMP: [STAMPS[1]]})
     with pytest.raises(ValueError, match="lacks the columns"):
