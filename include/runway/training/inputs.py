@@ -121,10 +121,21 @@ class Vocabulary:
         _check(frame)
         out = np.empty((len(frame), len(MODEL_INPUTS)), dtype="float64")
         for position, col in enumerate(CATEGORICAL):
-            codes = pd.Categorical(_strings(frame[col]), dtype=self.dtype(col)).codes
-            out[:, position] = np.where(codes < 0, np.nan, codes)
+            out[:, position] = self._codes(col, frame[col])
         _numeric(frame, out[:, len(CATEGORICAL):])
         return out
+
+    def _codes(self, col: str, values: pd.Series) -> np.ndarray:
+        """Codes of raw values among the column's levels as float, NaN when unseen; a null is
+        the `MISSING` level (as `_strings` makes it), itself unseen unless training had one."""
+        categories = self.dtype(col).categories
+        if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+            values = pd.Series(_strings(values))  # numbers or mixed values: as their strings
+        codes = categories.get_indexer(values).astype("float64")  # looked up in place, no copy
+        if MISSING in categories:
+            codes[values.isna().to_numpy()] = categories.get_loc(MISSING)
+        codes[codes < 0] = np.nan
+        return codes
 
     def codes(self, inputs: pd.DataFrame) -> np.ndarray:
         """Integer codes, one column per categorical: 0 = unknown, 1.. = training levels."""
