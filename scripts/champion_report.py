@@ -15,6 +15,7 @@ import pandas as pd
 
 from runway import contracts, entities, scoring
 from runway.settings import load_settings
+from runway.training.inputs import RAW_INPUTS
 
 
 def main() -> None:
@@ -57,7 +58,8 @@ def main() -> None:
                        & (pd.to_datetime(scored["flight_date"]).dt.date <= until)]
         if frame.empty:
             continue
-        frame = frame.assign(score_candidate=load(version).predict(frame), score_incumbent=load(incumbent).predict(frame))
+        inputs = frame[list(RAW_INPUTS)]  # the signature's columns only
+        frame = frame.assign(score_candidate=load(version).predict(inputs), score_incumbent=load(incumbent).predict(inputs))
         verdict = "promoted" if tags.get("runway.gate_passed") == "true" else "rejected"
         old, incumbent = incumbent, (version if verdict == "promoted" else incumbent)
         for week, part in frame.groupby("week"):

@@ -173,12 +173,13 @@ def _log_reference(settings: Settings, best: dict, test: pd.DataFrame) -> None:
 
     import mlflow
 
+    from runway.training.inputs import RAW_INPUTS
     from runway.training.tracking import tracking
 
     sample = test.sample(min(len(test), REFERENCE_ROWS), random_state=settings.drift_seed)
     with tracking(settings.mlflow_uri) as client:
         model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{best['version']}")
-        sample = sample.assign(score_champion=model.predict(sample))
+        sample = sample.assign(score_champion=model.predict(sample[list(RAW_INPUTS)]))
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
             sample.to_parquet(path, index=False)
