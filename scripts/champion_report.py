@@ -16,6 +16,7 @@ import pandas as pd
 from runway import contracts, entities, scoring
 from runway.settings import load_settings
 from runway.training.inputs import RAW_INPUTS
+from runway.training.registry import GATE_PASSED_TAG, versions_by_training_end
 
 
 def main() -> None:
@@ -36,18 +37,14 @@ def main() -> None:
 
     # Every retraining the gate judged, after the first champion: its candidate against the
     # champion that actually scored the weeks that followed its training window.
-    from mlflow import MlflowClient
-
-    client = MlflowClient(settings.mlflow_uri, settings.mlflow_uri)
     mlflow.set_tracking_uri(settings.mlflow_uri)
     mlflow.set_registry_uri(settings.mlflow_uri)  # a script: its own process
-    gated = sorted(
-        (
-            (dt.date.fromisoformat(mv.tags["runway.training_window"].split("..")[-1]), int(mv.version), mv.tags)
-            for mv in client.search_model_versions(f"name='{settings.model_name}'")
-            if "runway.gate_passed" in mv.tags
-        )
-    )
+    gated = [
+        (end, version, tags)
+        for end, version, tags in versions_by_training_end(tracking_uri=settings.mlflow_uri,
+                                                           model_name=settings.model_name)
+        if GATE_PASSED_TAG in tags
+    ]
     incumbent, models = gated[0][1], {}
     load = lambda v: models.setdefault(v, mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{v}"))  # noqa: E731
     gated = gated[1:]
@@ -60,7 +57,7 @@ def main() -> None:
             continue
         inputs = frame[list(RAW_INPUTS)]  # the signature's columns only
         frame = frame.assign(score_candidate=load(version).predict(inputs), score_incumbent=load(incumbent).predict(inputs))
-        verdict = "promoted" if tags.get("runway.gate_passed") == "true" else "rejected"
+        verdict = "promoted" if tags.get(GATE_PASSED_TAG) == "true" else "rejected"
         old, incumbent = incumbent, (version if verdict == "promoted" else incumbent)
         for week, part in frame.groupby("week"):
             if part[contracts.LABEL].nunique() < 2:

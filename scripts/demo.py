@@ -26,6 +26,7 @@ import sys
 import time
 from contextlib import contextmanager
 
+from runway.io import write_text_atomic
 from runway.local_airflow import LocalAirflow
 from runway.settings import load_settings
 
@@ -88,22 +89,15 @@ def show_online_features(settings, day: dt.date, count: int = 5) -> None:
 
 def retrainings(settings) -> list[dict]:
     """Every gated retraining in the registry: its data end, version, verdict and reason."""
-    from runway.training.registry import client as registry_client
+    from runway.training.registry import GATE_PASSED_TAG, TAG_PREFIX, versions_by_training_end
 
-    client = registry_client(settings.mlflow_uri)
-    events = []
-    for mv in client.search_model_versions(f"name='{settings.model_name}'"):
-        if "runway.gate_passed" not in mv.tags:
-            continue
-        events.append(
-            {
-                "day": dt.date.fromisoformat(mv.tags["runway.training_window"].split("..")[-1]),
-                "version": int(mv.version),
-                "passed": mv.tags["runway.gate_passed"] == "true",
-                "summary": mv.tags.get("runway.gate_summary", ""),
-            }
-        )
-    return sorted(events, key=lambda e: e["day"])
+    return [
+        {"day": end, "version": version, "passed": tags[GATE_PASSED_TAG] == "true",
+         "summary": tags.get(f"{TAG_PREFIX}gate_summary", "")}
+        for end, version, tags in versions_by_training_end(tracking_uri=settings.mlflow_uri,
+                                                           model_name=settings.model_name)
+        if GATE_PASSED_TAG in tags
+    ]
 
 
 def summarize(settings, chunks: list[dict]) -> None:
@@ -226,8 +220,9 @@ def main() -> None:
     for name, seconds in TIMINGS:
         print(f"  {seconds:6.0f} s  {name}")
     print(f"  {sum(s for _, s in TIMINGS):6.0f} s  total")
-    (settings.home / "demo_timings.json").write_text(
-        json.dumps({"stages": dict(TIMINGS), "total_s": sum(s for _, s in TIMINGS), "chunks": chunks}, default=str, indent=1)
+    write_text_atomic(  # the benchmark harness reads it (bench/figures/demo.py)
+        json.dumps({"stages": dict(TIMINGS), "total_s": sum(s for _, s in TIMINGS), "chunks": chunks}, default=str, indent=1),
+        settings.home / "demo_timings.json",
     )
     print(f"\nAirflow UI:  {airflow.url}  (user admin, password in {airflow.home / 'passwords.json'})")
     print(f"MLflow UI:   make mlflow, then http://127.0.0.1:5000  (store {settings.mlflow_uri})")

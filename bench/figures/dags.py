@@ -21,7 +21,7 @@ from pathlib import Path
 from bench.context import Context
 from bench.harness import REPO, Figure, child_env
 
-# tests/dags/test_dag_integrity.py: HEAVY (keep the two in step)
+# What a DAG file must not import at parse time (tests/dags/test_dag_integrity.py checks the same)
 HEAVY = {
     "pandas", "numpy", "feast", "mlflow", "torch", "great_expectations", "evidently", "apache_beam",
     "xgboost", "lightgbm", "sklearn", "optuna", "pyarrow", "duckdb", "scipy", "matplotlib",

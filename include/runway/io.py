@@ -21,23 +21,37 @@ def partition_file(root: Path, table: str, day: str) -> Path:
     return partition_dir(root, table, day) / "part-0.parquet"
 
 
+@contextlib.contextmanager
+def _replacing(path: Path):
+    """A temporary name beside `path` to write; renamed over `path` when the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
 def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
     """Write to a temporary name beside `path`, then rename over it.
 
     Rows are written as given (callers sort them), without statistics that vary between runs,
     so that the same rows give the same bytes.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with _replacing(path) as tmp:
         pq.write_table(table, tmp, compression="zstd", write_statistics=True)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    return path
+    return Path(path)
+
+
+def write_text_atomic(text: str, path: Path) -> Path:
+    """`text` at `path`, whole or not at all (a temporary name beside it, renamed over it)."""
+    with _replacing(path) as tmp:
+        Path(tmp).write_text(text)
+    return Path(path)
 
 
 def replace_dir(staging: Path, final: Path) -> None:

@@ -25,12 +25,12 @@ MONITORING_EXPERIMENT_SUFFIX = "-monitoring"
 
 def reference_frame(settings: Settings, version: int) -> pd.DataFrame:
     """The drift reference of a model version (cached locally once downloaded)."""
-    from runway.training.registry import client as registry_client
+    from runway.training.registry import mlflow_client
     from runway.training_pipeline import REFERENCE_ARTIFACT
 
     cache = settings.home / "references" / f"{settings.model_name}-v{version}.parquet"
     if not cache.exists():
-        client = registry_client(settings.mlflow_uri)
+        client = mlflow_client(settings.mlflow_uri)
         run_id = client.get_model_version(settings.model_name, str(version)).run_id
         cache.parent.mkdir(parents=True, exist_ok=True)
         downloaded = client.download_artifacts(run_id, REFERENCE_ARTIFACT, str(cache.parent))
@@ -43,14 +43,10 @@ def _champion_facts(settings: Settings, version: int) -> tuple[float, dt.date | 
     window's end among all versions, promoted or not (a retraining the gate rejected still
     starts the cooldown: retrying every day on the same evidence would not help)."""
     from runway.training import registry
-    from runway.training.registry import client as registry_client
 
-    metrics = registry.get_version_metrics(version, tracking_uri=settings.mlflow_uri, model_name=settings.model_name)
-    ends = [
-        dt.date.fromisoformat(window.split("..")[-1])
-        for mv in registry_client(settings.mlflow_uri).search_model_versions(f"name='{settings.model_name}'")
-        if ".." in (window := mv.tags.get("runway.training_window", ""))
-    ]
+    where = {"tracking_uri": settings.mlflow_uri, "model_name": settings.model_name}
+    metrics = registry.get_version_metrics(version, **where)
+    ends = [end for end, _, _ in registry.versions_by_training_end(**where)]
     return float(metrics.get("test_roc_auc", "nan")), max(ends, default=None)
 
 
@@ -76,12 +72,12 @@ def monitor_day(settings: Settings, day: dt.date, run_id: str, computed_at: dt.d
     """
     from runway import monitoring, scoring, sql
 
-    today = scoring.read_scored(settings.scored_dir, [day])
+    window = [day - dt.timedelta(days=i) for i in range(settings.monitor_window_days - 1, -1, -1)]
+    scored = scoring.read_scored(settings.scored_dir, window)  # the window's days, today's included
+    today = scored[pd.to_datetime(scored["flight_date"]).dt.date == day] if len(scored) else scored
     if today.empty:
         return {"day": day.isoformat(), "status": "no scored flights"}
     version = int(today["champion_version"].iloc[0])
-    window = [day - dt.timedelta(days=i) for i in range(settings.monitor_window_days - 1, -1, -1)]
-    scored = scoring.read_scored(settings.scored_dir, window)
     scored = scored[scored["champion_version"] == version]
     full = len(set(scored["flight_date"])) == len(window)
     figures = {"flights_scored": len(today), "window_days": len(set(scored["flight_date"]))}

@@ -40,7 +40,6 @@ def training_window(window_start: str | None, window_end: str | None, days: int,
 
 def build_training_set(settings: Settings, start: dt.date, end: dt.date, run_id: str) -> dict:
     from runway import feature_store, training_set
-
     from runway.training.tracking import ensure_experiment, tracking
 
     # Create (migrate) the MLflow store and the experiment here, once, before the families

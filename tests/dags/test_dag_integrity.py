@@ -3,19 +3,17 @@ the header a Runway DAG must have (doc, schedule, tz-aware start, tags, retries,
 
 from __future__ import annotations
 
-import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from bench.figures.dags import loaded_heavy, top_level_heavy
+
 REPO = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
-HEAVY = {
-    "pandas", "numpy", "feast", "mlflow", "torch", "great_expectations", "evidently", "apache_beam",
-    "xgboost", "lightgbm", "sklearn", "optuna", "pyarrow", "duckdb", "scipy", "matplotlib",
-}
 APPROVED_TAGS = {"runway", "features", "training", "scoring", "monitoring", "operations"}
 EXPECTED_TASKS = {
     "feature_pipeline": [
@@ -41,26 +39,14 @@ def test_no_import_errors(dagbag):
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_no_heavy_import_at_top_level(path):
-    tree = ast.parse(path.read_text())
-    for node in tree.body:
-        names = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module]
-        heavy = [n for n in names if n.split(".")[0] in HEAVY]
-        assert not heavy, f"{path.name}:{node.lineno} imports {heavy} at top level"
+    heavy = top_level_heavy(path)  # bench.figures.dags.HEAVY: the modules a DAG file must not import
+    assert not heavy, f"{path.name} imports {heavy} at top level"
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_parsing_loads_no_heavy_module(path):
-    probe = (
-        "import runpy, sys; runpy.run_path(sys.argv[1]);"
-        f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {sorted(HEAVY)!r});"
-        "print(','.join(heavy))"
-    )
-    out = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "", f"parsing {path.name} loads {out.stdout.strip()}"
+    loaded = loaded_heavy([path], dict(os.environ))  # parsed in a fresh interpreter
+    assert loaded == [], f"parsing {path.name} loads {loaded}"
 
 
 def test_dag_headers(dagbag):

@@ -4,6 +4,7 @@ artifacts): register, gate, challenger, promote, rollback; label noise never bec
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import os
 import subprocess
@@ -166,6 +167,15 @@ def test_version_metrics_come_from_its_run(store):
     assert metrics["test_roc_auc"] == pytest.approx(store.first.test_metrics["roc_auc"])
     with pytest.raises(RegistryError, match="no version 999"):
         registry.get_version_metrics(999, **store.kw())
+
+
+def test_versions_are_listed_by_the_end_of_their_training_window(store):
+    listed = registry.versions_by_training_end(**store.kw())
+    versions = [version for _, version, _ in listed]
+    assert int(store.first.version) in versions and versions == sorted(versions)  # one window here
+    end = dt.date.fromisoformat(str(store.split.windows()["train"]).split("..")[-1])
+    assert all(day == end and tags["runway.training_window"].endswith(str(end)) for day, _, tags in listed)
+    assert registry.versions_by_training_end(tracking_uri=store.uri, model_name="no_such_model") == []
 
 
 # ---- registry flows ------------------------------------------------------------------------

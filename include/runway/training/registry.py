@@ -9,6 +9,7 @@ registered model's name explicitly.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 MODEL_NAME = "flight_delay"
 CHAMPION = "champion"
@@ -32,14 +33,11 @@ class AliasChange:
         return self.previous != self.current
 
 
-def client(tracking_uri: str):
+def mlflow_client(tracking_uri: str):
     """An MlflowClient on one store: tracking and registry are the same URI."""
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-
-
-_client = client  # the module's own spelling
 
 
 def _version(client, model_name: str, version: int | str):
@@ -87,11 +85,11 @@ def _set_tags(client, model_name: str, version: int, tags: dict[str, object]) ->
 
 def champion_version(*, tracking_uri: str, model_name: str = MODEL_NAME) -> int | None:
     """The version the `champion` alias points to, or None before the first promotion."""
-    return _alias_version(_client(tracking_uri), model_name, CHAMPION)
+    return _alias_version(mlflow_client(tracking_uri), model_name, CHAMPION)
 
 
 def challenger_version(*, tracking_uri: str, model_name: str = MODEL_NAME) -> int | None:
-    return _alias_version(_client(tracking_uri), model_name, CHALLENGER)
+    return _alias_version(mlflow_client(tracking_uri), model_name, CHALLENGER)
 
 
 def alias_uri(alias: str = CHAMPION, model_name: str = MODEL_NAME) -> str:
@@ -102,14 +100,27 @@ def alias_uri(alias: str = CHAMPION, model_name: str = MODEL_NAME) -> str:
 def version_tags(
     version: int, *, tracking_uri: str, model_name: str = MODEL_NAME
 ) -> dict[str, str]:
-    return dict(_version(_client(tracking_uri), model_name, version).tags)
+    return dict(_version(mlflow_client(tracking_uri), model_name, version).tags)
+
+
+def versions_by_training_end(
+    *, tracking_uri: str, model_name: str = MODEL_NAME
+) -> list[tuple[dt.date, int, dict[str, str]]]:
+    """(last day of its training window, version, tags) of every version that records its
+    window, oldest window first."""
+    found = []
+    for mv in mlflow_client(tracking_uri).search_model_versions(f"name='{model_name}'"):
+        window = mv.tags.get(f"{TAG_PREFIX}training_window", "")
+        if ".." in window:
+            found.append((dt.date.fromisoformat(window.split("..")[-1]), int(mv.version), dict(mv.tags)))
+    return sorted(found, key=lambda item: item[:2])  # (day, version): unique
 
 
 def get_version_metrics(
     version: int, *, tracking_uri: str, model_name: str = MODEL_NAME
 ) -> dict[str, float]:
     """The metrics of the run that produced `version` (`valid_*`, `test_*`)."""
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     mv = _version(client, model_name, version)
     return dict(client.get_run(mv.run_id).data.metrics)
 
@@ -118,7 +129,7 @@ def set_challenger(
     version: int, *, tracking_uri: str, model_name: str = MODEL_NAME
 ) -> AliasChange:
     """Point `challenger` at `version` (scored in shadow beside the champion)."""
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     _version(client, model_name, version)
     previous = _alias_version(client, model_name, CHALLENGER)
     client.set_registered_model_alias(model_name, CHALLENGER, str(int(version)))
@@ -130,7 +141,7 @@ def record_gate(
 ) -> None:
     """Write a `GateVerdict` onto the version (tags) and its run (verdict.json / .md).
     Re-gating the same version overwrites both."""
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     mv = _version(client, model_name, version)
     failed = [c.name for c in verdict.checks if not c.passed]
     passed = len(verdict.checks) - len(failed)
@@ -162,7 +173,7 @@ def promote(
 ) -> AliasChange:
     """Point `champion` at `version`, which must have passed the gate. Clears `challenger`
     when it pointed at the promoted version. Promoting the champion again changes nothing."""
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     mv = _version(client, model_name, version)
     _require_gate_passed(mv, model_name)
     previous = _alias_version(client, model_name, CHAMPION)
@@ -193,7 +204,7 @@ def rollback(
     why on both versions. Rolling back to the current champion changes nothing (a rerun)."""
     if not reason.strip() or not actor.strip():
         raise RegistryError("a rollback needs a reason and an actor")
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     mv = _version(client, model_name, to_version)
     _require_gate_passed(mv, model_name)
     current = _alias_version(client, model_name, CHAMPION)
