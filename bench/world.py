@@ -1,7 +1,7 @@
 """The data the figures measure on: a Runway installation per scale, built with the project's
 own functions and kept between runs (`--work`, default `.runway/bench`).
 
-Scale N is `runway.sources.prepare_source(..., scale=N)`: the real 2013 flights replayed onto
+Scale N is `runway.features.sources.prepare_source(..., scale=N)`: the real 2013 flights replayed onto
 2026, replicated N times under new carrier and tail numbers. Days are landed with `land_day`,
 features built with the Beam job, each only where missing. Set-up runs in subprocesses (a 30x
 source needs several GiB while it is built) and is never part of a measured figure.
@@ -156,7 +156,8 @@ class World:
 
 # ---- child bodies ---------------------------------------------------------------------------------
 def _prepare(home: str, scale: int) -> dict:
-    from runway import contracts, sources
+    from runway import contracts
+    from runway.features import sources
     from runway.settings import Settings
 
     assert contracts.MAX_WINDOW_DAYS == MAX_WINDOW_DAYS, "bench.world.MAX_WINDOW_DAYS is stale"
@@ -169,7 +170,7 @@ def _prepare(home: str, scale: int) -> dict:
 
 
 def _land(source: str, raw_dir: str, days: list[str]) -> dict:
-    from runway import sources
+    from runway.features import sources
 
     for day in days:
         sources.land_day(dt.date.fromisoformat(day), Path(source), Path(raw_dir))

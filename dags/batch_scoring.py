@@ -15,6 +15,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
 
+from runway.days import LOCAL_TZ
+
 PREDICTIONS = Asset(name="predictions", uri="runway://tables/predictions")
 
 
@@ -22,8 +24,8 @@ PREDICTIONS = Asset(name="predictions", uri="runway://tables/predictions")
     dag_id="batch_scoring",
     doc_md=__doc__,
     # 01:00 New York: the feature pipeline for the day just ended has run at midnight.
-    schedule=CronDataIntervalTimetable("0 1 * * *", timezone="America/New_York"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="America/New_York"),
+    schedule=CronDataIntervalTimetable("0 1 * * *", timezone=LOCAL_TZ),
+    start_date=pendulum.datetime(2026, 1, 1, tz=LOCAL_TZ),
     catchup=False,
     max_active_runs=1,
     tags=["runway", "scoring"],
@@ -40,18 +42,27 @@ PREDICTIONS = Asset(name="predictions", uri="runway://tables/predictions")
     },
 )
 def batch_scoring():
-    @task(outlets=[PREDICTIONS])
-    def score_flights() -> dict:
-        from runway.scoring_pipeline import flight_days, score
-        from runway.settings import load_settings
+    @task
+    def resolve_days() -> list[str]:
+        """The flight days to score: `start`..`end`, else tomorrow's (the day after the interval's)."""
+        from runway import days
 
         context = get_current_context()
         params = context["params"]
-        days = flight_days(params.get("start"), params.get("end"), context.get("data_interval_start"))
-        scored_at = context.get("data_interval_end") or context["dag_run"].run_after
-        return score(load_settings(), days, run_id=context["run_id"], scored_at=scored_at)
+        return days.as_strings(days.flight_days(params["start"], params["end"], context.get("data_interval_start")))
 
-    score_flights()
+    @task(multiple_outputs=False, outlets=[PREDICTIONS])
+    def score_flights(days: list[str]) -> dict:
+        """Score the days' flights with the champion (and challenger) and upsert `predictions`."""
+        from runway.days import from_strings
+        from runway.scoring.steps import score
+        from runway.settings import load_settings
+
+        context = get_current_context()
+        scored_at = context.get("data_interval_end") or context["dag_run"].run_after
+        return score(load_settings(), from_strings(days), run_id=context["run_id"], scored_at=scored_at)
+
+    score_flights(resolve_days())
 
 
 batch_scoring()

@@ -18,16 +18,10 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
 
+from runway.days import LOCAL_TZ
+
 RAW = Asset(name="raw_flights", uri="runway://raw/flights")
 FEATURES = Asset(name="features", uri="runway://features")
-
-
-def _days() -> tuple[str, str]:
-    context = get_current_context()
-    params = context["params"]
-    from runway.feature_pipeline import resolve_days
-
-    return resolve_days(params.get("start"), params.get("end"), context.get("data_interval_start"))
 
 
 def _settings():
@@ -36,12 +30,18 @@ def _settings():
     return load_settings()
 
 
+def _days(days: list[str]):
+    from runway.days import from_strings
+
+    return from_strings(days)
+
+
 @dag(
     dag_id="feature_pipeline",
     doc_md=__doc__,
     # A run covers one whole local day and starts once it is over.
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="America/New_York"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="America/New_York"),
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone=LOCAL_TZ),
+    start_date=pendulum.datetime(2026, 1, 1, tz=LOCAL_TZ),
     catchup=False,
     max_active_runs=1,
     tags=["runway", "features"],
@@ -64,47 +64,66 @@ def _settings():
     },
 )
 def feature_pipeline():
-    @task(outlets=[RAW])
-    def land_raw() -> dict:
-        from runway.feature_pipeline import land
+    @task
+    def resolve_days() -> list[str]:
+        """The local days this run covers: `start`..`end`, else the data interval's day."""
+        from runway import days
 
-        return land(_settings(), *_days())
+        context = get_current_context()
+        params = context["params"]
+        return days.as_strings(days.run_days(params["start"], params["end"], context.get("data_interval_start")))
 
-    @task(retries=0)
-    def validate_raw() -> dict:
-        from runway.feature_pipeline import validate_raw as gate
+    @task(multiple_outputs=False, outlets=[RAW])
+    def land_raw(days: list[str]) -> dict:
+        """Copy the days' flights and weather from the replayed source into the raw zone."""
+        from runway.features.steps import land
 
-        return gate(_settings(), *_days())
+        return land(_settings(), _days(days))
+
+    @task(multiple_outputs=False, retries=0)
+    def validate_raw(days: list[str]) -> dict:
+        """Raw gate (Great Expectations): a failing day is quarantined whole and fails the run."""
+        from runway.features.steps import validate_raw as gate
+
+        return gate(_settings(), _days(days))
 
     @task
-    def build_features() -> str:
+    def build_features(days: list[str]) -> str:
+        """The Beam feature job over the days, through Airflow's BeamHook (runner from settings)."""
         import sys
 
         from airflow.providers.apache.beam.hooks.beam import BeamHook
-        from runway.feature_pipeline import beam_options
+        from runway.features.steps import beam_options
 
         settings = _settings()
         BeamHook(runner=settings.beam_runner).start_python_pipeline(
-            variables=beam_options(settings, *_days()),
+            variables=beam_options(settings, _days(days)),
             py_file="runway.features.beam_job",
             py_options=["-m"],
             py_interpreter=sys.executable,
         )
         return str(settings.features_dir)
 
-    @task(retries=0)
-    def validate_features() -> dict:
-        from runway.feature_pipeline import validate_features as gate
+    @task(multiple_outputs=False, retries=0)
+    def validate_features(days: list[str]) -> dict:
+        """Feature gate (Great Expectations) on the days' feature partitions."""
+        from runway.features.steps import validate_features as gate
 
-        return gate(_settings(), *_days())
+        return gate(_settings(), _days(days))
 
-    @task(outlets=[FEATURES])
-    def materialize_features() -> dict:
-        from runway.feature_pipeline import materialize
+    @task(multiple_outputs=False, outlets=[FEATURES])
+    def materialize_features(days: list[str]) -> dict:
+        """Apply the Feast definitions and load the days' feature rows into the online store."""
+        from runway.features.steps import materialize
 
-        return materialize(_settings(), *_days())
+        return materialize(_settings(), _days(days))
 
-    land_raw() >> validate_raw() >> build_features() >> validate_features() >> materialize_features()
+    days = resolve_days()
+    landed = land_raw(days)
+    raw_gate = validate_raw(days)
+    features = build_features(days)
+    feature_gate = validate_features(days)
+    landed >> raw_gate >> features >> feature_gate >> materialize_features(days)
 
 
 feature_pipeline()

@@ -18,12 +18,14 @@ import pendulum
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
+from runway.days import LOCAL_TZ
+
 
 @dag(
     dag_id="model_monitoring",
     doc_md=__doc__,
-    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="America/New_York"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="America/New_York"),
+    schedule=CronDataIntervalTimetable("0 2 * * *", timezone=LOCAL_TZ),
+    start_date=pendulum.datetime(2026, 1, 1, tz=LOCAL_TZ),
     catchup=False,
     max_active_runs=1,
     tags=["runway", "monitoring"],
@@ -46,31 +48,42 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_conte
 )
 def model_monitoring():
     @task
-    def monitor_days() -> dict:
-        from runway.feature_pipeline import day_list, resolve_days
-        from runway.monitoring_pipeline import monitor
-        from runway.settings import load_settings
+    def resolve_days() -> list[str]:
+        """The flight days to monitor: `start`..`end`, else the data interval's day."""
+        from runway import days
 
         context = get_current_context()
         params = context["params"]
-        days = day_list(*resolve_days(params.get("start"), params.get("end"), context.get("data_interval_start")))
+        return days.as_strings(days.run_days(params["start"], params["end"], context.get("data_interval_start")))
+
+    @task(multiple_outputs=False)
+    def monitor_days(days: list[str]) -> dict:
+        """Drift, prediction drift and realized performance of each day into `monitoring_metrics`."""
+        from runway.days import from_strings
+        from runway.monitoring.steps import monitor
+        from runway.settings import load_settings
+
+        context = get_current_context()
         computed_at = context.get("data_interval_end") or context["dag_run"].run_after
-        return monitor(load_settings(), days, run_id=context["run_id"], computed_at=computed_at)
+        return monitor(load_settings(), from_strings(days), run_id=context["run_id"], computed_at=computed_at)
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def decide_retraining(summary: dict) -> dict | None:
-        from runway.monitoring_pipeline import decide
+        """The retraining decision; skips the trigger unless it says retrain."""
+        from runway.monitoring.steps import decide_retraining as decide
+        from runway.settings import load_settings
 
         context = get_current_context()
         active = context["ti"].get_dr_count(dag_id="training_pipeline", states=["queued", "running"])
-        conf = decide(summary, training_active=active > 0)
-        return conf if conf and context["params"]["allow_retraining"] else None
+        return decide(
+            load_settings(), summary, training_active=active > 0, allowed=context["params"]["allow_retraining"]
+        )
 
-    decision = decide_retraining(monitor_days())
-    decision >> TriggerDagRunOperator(
+    decision = decide_retraining(monitor_days(resolve_days()))
+    TriggerDagRunOperator(
         task_id="trigger_training",
         trigger_dag_id="training_pipeline",
-        conf="{{ ti.xcom_pull(task_ids='decide_retraining') }}",
+        conf=decision,
         wait_for_completion=False,
     )
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
+from runway.days import LOCAL_TZ
+
 MODEL = Asset(name="model", uri="runway://models/flight_delay")
 
 
@@ -21,7 +23,7 @@ MODEL = Asset(name="model", uri="runway://models/flight_delay")
     dag_id="model_rollback",
     doc_md=__doc__,
     schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="America/New_York"),
+    start_date=pendulum.datetime(2026, 1, 1, tz=LOCAL_TZ),
     catchup=False,
     max_active_runs=1,
     tags=["runway", "operations"],
@@ -38,10 +40,11 @@ MODEL = Asset(name="model", uri="runway://models/flight_delay")
     },
 )
 def model_rollback():
-    @task(outlets=[MODEL])
+    @task(multiple_outputs=False, outlets=[MODEL])
     def rollback_champion() -> dict:
+        """Move `champion` back to `version`; who and why recorded on both versions."""
         from runway.settings import load_settings
-        from runway.training.registry import rollback
+        from runway.registry import rollback
 
         context = get_current_context()
         params, settings = context["params"], load_settings()

@@ -15,8 +15,10 @@ candidates as the baseline every family must beat.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
+
+from runway.days import LOCAL_TZ
 
 MODEL = Asset(name="model", uri="runway://models/flight_delay")
 GPU = {"queue": "gpu", "pool": "gpu"}
@@ -36,7 +38,7 @@ def _train(family: str, data: dict) -> dict:
     params = _params()
     if family not in params["families"] and family != "logreg":
         raise AirflowSkipException(f"{family} not in params 'families' {params['families']}")
-    from runway.training_pipeline import train_family
+    from runway.training.steps import train_family
 
     return train_family(
         _settings(),
@@ -53,8 +55,8 @@ def _train(family: str, data: dict) -> dict:
 @dag(
     dag_id="training_pipeline",
     doc_md=__doc__,
-    schedule="0 3 * * 1",  # Mondays 03:00 New York
-    start_date=pendulum.datetime(2026, 1, 1, tz="America/New_York"),
+    schedule=CronTriggerTimetable("0 3 * * 1", timezone=LOCAL_TZ),  # Mondays 03:00 New York
+    start_date=pendulum.datetime(2026, 1, 1, tz=LOCAL_TZ),
     catchup=False,
     max_active_runs=1,
     tags=["runway", "training"],
@@ -69,8 +71,9 @@ def _train(family: str, data: dict) -> dict:
             description="Last flight day of the window. Default: the window_days ending the day before the run.",
         ),
         "window_days": Param(
-            42, type="integer", minimum=14, maximum=366, title="Window length (days)",
-            description="Used when no explicit window is given.",
+            None, type=["null", "integer"], minimum=14, maximum=366, title="Window length (days)",
+            description="Used when no explicit window is given; default: the retrain policy's "
+            "(RUNWAY_RETRAIN_WINDOW_DAYS, 42).",
         ),
         "valid_days": Param(
             7, type="integer", minimum=1, maximum=60, title="Validation days",
@@ -109,56 +112,63 @@ def _train(family: str, data: dict) -> dict:
     },
 )
 def training_pipeline():
-    @task
+    @task(multiple_outputs=False)
     def build_training_set() -> dict:
-        import datetime as dt
-
-        from runway.training_pipeline import build_training_set, training_window
+        """The window's labelled flights with point-in-time features from Feast, as parquet."""
+        from runway.training.steps import build_training_set, training_window
 
         context = get_current_context()
         params = context["params"]
-        interval_end = context.get("data_interval_end") or pendulum.now("America/New_York")
-        last_day = interval_end.in_timezone("America/New_York").date() - dt.timedelta(days=1)
-        start, end = training_window(params["window_start"], params["window_end"], params["window_days"], last_day)
-        return build_training_set(_settings(), start, end, context["run_id"])
+        run_moment = context.get("data_interval_end") or context["dag_run"].run_after
+        settings = _settings()
+        start, end = training_window(
+            settings, params["window_start"], params["window_end"], params["window_days"], run_moment
+        )
+        return build_training_set(settings, start, end, context["run_id"])
 
-    @task(**GPU)
+    @task(multiple_outputs=False, **GPU)
     def train_xgboost(data: dict) -> dict:
+        """Tune XGBoost (GPU when present), log it to MLflow, register a version."""
         return _train("xgboost", data)
 
-    @task
+    @task(multiple_outputs=False)
     def train_lightgbm(data: dict) -> dict:
+        """Tune LightGBM, log it to MLflow, register a version."""
         return _train("lightgbm", data)
 
-    @task(**GPU)
+    @task(multiple_outputs=False, **GPU)
     def train_torch(data: dict) -> dict:
+        """Tune the PyTorch MLP (GPU when present), log it to MLflow, register a version."""
         return _train("torch", data)
 
-    @task
+    @task(multiple_outputs=False)
     def train_baseline(data: dict) -> dict:
+        """The schedule-only logistic regression every candidate is compared with."""
         return _train("logreg", data)
 
-    @task(trigger_rule="none_failed_min_one_success")
+    @task(multiple_outputs=False, trigger_rule="none_failed_min_one_success")
     def gate_challenger(data: dict, families: list[str]) -> dict:
-        from runway.training_pipeline import gate_best
+        """The best candidate through the model gate against the champion, on the same test days."""
+        from runway.training.steps import gate_best
 
         context = get_current_context()
         candidates = context["ti"].xcom_pull(task_ids=families)  # skipped families give None
         params = context["params"]
         return gate_best(_settings(), list(candidates), data["path"], params["test_days"], params["valid_days"])
 
-    @task(outlets=[MODEL])
+    @task(multiple_outputs=False, outlets=[MODEL])
     def promote_model(verdict: dict) -> dict:
+        """A passing candidate becomes challenger, and champion under `promotion=auto`."""
         if not verdict["passed"]:
             raise AirflowSkipException(
                 f"version {verdict['version']} failed the gate ({', '.join(verdict['failed_checks'])}); "
                 "the champion is unchanged"
             )
-        from runway.training_pipeline import promote
-
-        params = _params()
         import json
 
+        from runway.training.steps import promote
+
+        params = _params()
         actor = f"airflow:{get_current_context()['run_id']}"
         reason = params["reason"] + (f"; evidence {json.dumps(params['evidence'])}" if params["evidence"] else "")
         return promote(_settings(), verdict, params["promotion"], actor, reason[:4000])

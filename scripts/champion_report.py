@@ -13,10 +13,11 @@ import datetime as dt
 
 import pandas as pd
 
-from runway import contracts, entities, scoring
+from runway import contracts, entities
+from runway.contracts import RAW_INPUTS
+from runway.scoring import batch as scoring
 from runway.settings import load_settings
-from runway.training.inputs import RAW_INPUTS
-from runway.training.registry import GATE_PASSED_TAG, versions_by_training_end
+from runway.registry import GATE_PASSED_TAG, versions_by_training_end
 
 
 def main() -> None:

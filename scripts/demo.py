@@ -75,7 +75,10 @@ def show_online_features(settings, day: dt.date, count: int = 5) -> None:
     """Serve features for a few real flights of `day` from the online store."""
     import pandas as pd
 
-    from runway import contracts, entities, feature_store, scoring, sources
+    from runway import contracts, entities
+    from runway.features import store as feature_store
+    from runway.scoring import batch as scoring
+    from runway.features import sources
 
     source = sources.prepare_source(settings.source_dir, settings.replay_shift, settings.scale)
     flights = scoring.scheduled_flights(source, day).dropna(subset=["tailnum"]).sample(count, random_state=7)
@@ -89,7 +92,7 @@ def show_online_features(settings, day: dt.date, count: int = 5) -> None:
 
 def retrainings(settings) -> list[dict]:
     """Every gated retraining in the registry: its data end, version, verdict and reason."""
-    from runway.training.registry import GATE_PASSED_TAG, TAG_PREFIX, versions_by_training_end
+    from runway.registry import GATE_PASSED_TAG, TAG_PREFIX, versions_by_training_end
 
     return [
         {"day": end, "version": version, "passed": tags[GATE_PASSED_TAG] == "true",

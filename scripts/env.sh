@@ -4,3 +4,6 @@ export RUNWAY_REPO
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$RUNWAY_REPO/.runway/airflow}"
 export AIRFLOW_CONFIG="$RUNWAY_REPO/airflow.cfg"
 export PATH="$RUNWAY_REPO/.venv/bin:$PATH"
+# This checkout's package first, whatever the virtualenv's editable install points at
+# (a second worktree can share one .venv).
+export PYTHONPATH="$RUNWAY_REPO/include${PYTHONPATH:+:$PYTHONPATH}"

@@ -10,7 +10,6 @@ in a fresh interpreter.
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import subprocess
@@ -20,12 +19,8 @@ from pathlib import Path
 
 from bench.context import Context
 from bench.harness import REPO, Figure, child_env
+from tests.dags.heavy import HEAVY, loaded_heavy, top_level_heavy
 
-# What a DAG file must not import at parse time (tests/dags/test_dag_integrity.py checks the same)
-HEAVY = {
-    "pandas", "numpy", "feast", "mlflow", "torch", "great_expectations", "evidently", "apache_beam",
-    "xgboost", "lightgbm", "sklearn", "optuna", "pyarrow", "duckdb", "scipy", "matplotlib",
-}
 MINIMAL_DAG = '''"""The floor: one DAG, one task, nothing else."""
 import datetime as dt
 
@@ -64,32 +59,6 @@ def _report(env: dict[str, str]) -> list[dict]:
 def _seconds(duration: str) -> float:
     hours, minutes, seconds = duration.split(":")
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-
-
-def top_level_heavy(path: Path) -> list[str]:
-    found = []
-    for node in ast.parse(path.read_text()).body:
-        names = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module]
-        found += [f"{n} (line {node.lineno})" for n in names if n.split(".")[0] in HEAVY]
-    return found
-
-
-def loaded_heavy(paths: list[Path], env: dict[str, str]) -> list[str]:
-    """Heavy modules loaded after parsing `paths`, one after the other, in a fresh interpreter."""
-    probe = (
-        "import runpy, sys\nfor p in sys.argv[1:]: runpy.run_path(p)\n"
-        f"print(','.join(sorted({{m.split('.')[0] for m in sys.modules}} & set({sorted(HEAVY)!r}))))"
-    )
-    out = subprocess.run([sys.executable, "-c", probe, *map(str, paths)], env=env, cwd=REPO, capture_output=True,
-                         text=True, timeout=300)
-    if out.returncode != 0:
-        return [f"(parse failed: {out.stderr.strip()[-300:]})"]
-    last = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
-    return [m for m in last.split(",") if m]
 
 
 def run(ctx: Context) -> Figure:

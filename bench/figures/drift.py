@@ -78,7 +78,7 @@ def _scipy_drift(reference, current, columns, sample: int, seed: int) -> dict:
     import numpy as np
     from scipy import stats
 
-    from runway.monitoring import _sample
+    from runway.monitoring.drift import _sample
 
     ref = _sample(reference[columns], sample, seed)
     cur = _sample(current[columns], sample, seed)
@@ -99,7 +99,7 @@ def drift_child(reference: str, current: str, day: str, scratch: str, warm_calls
     import pandas as pd
 
     from runway import contracts
-    from runway.monitoring import drift_report
+    from runway.monitoring.drift import drift_report
     from runway.settings import load_settings
 
     settings = load_settings()

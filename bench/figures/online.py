@@ -1,6 +1,6 @@
 """Figure 3: online feature latency for 1 and 100 flights, SQLite and Redis online stores.
 
-`runway.feature_store.online_features(store, rows)` (the `flight_delay_v1` service, five
+`runway.features.store.online_features(store, rows)` (the `flight_delay_v1` service, five
 feature views) after `materialize_interval` loaded one day. SQLite is the local profile's
 store (`get_store`); Redis the cluster profile's, on a dedicated db (`--redis-url`, flushed
 afterwards), with the same file registry (the cluster's SQL registry is cached for 60 s and
@@ -26,7 +26,7 @@ def run(ctx: Context) -> Figure:
     fig = Figure(
         name="online",
         title="Online features: latency for 1 and 100 flights",
-        contender="runway.feature_store.online_features (feature service flight_delay_v1)",
+        contender="runway.features.store.online_features (feature service flight_delay_v1)",
         baselines=["the other online store (SQLite local / Redis cluster)",
                    "floor: the provider's online_read of the same keys, per view"],
     )
@@ -105,7 +105,7 @@ def redis_store(settings, url: str):
     """Runway's store with the cluster profile's Redis online store, file registry beside SQLite's."""
     from feast import FeatureStore, RepoConfig
 
-    from runway import feature_store
+    from runway.features import store as feature_store
 
     settings.feast_dir.mkdir(parents=True, exist_ok=True)
     config = RepoConfig(
@@ -141,8 +141,9 @@ def _floor(store, views, batch: list[dict]) -> None:
 def online_child(kind: str, redis_url: str, day: str, flights_day: str, calls: int) -> dict:
     import random
 
-    from runway import entities, feature_store
-    from runway.features.compute import end_of_day_utc
+    from runway import entities
+    from runway.features import store as feature_store
+    from runway.days import end_of_day_utc
     from runway.settings import load_settings
 
     settings = load_settings()

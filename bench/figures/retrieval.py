@@ -2,7 +2,7 @@
 
 The entity rows are the labelled flights of a window (`runway.entities.entity_rows`, as the
 training DAG builds them); the feature tables are the Beam job's partitions of that world.
-- feast: `runway.feature_store.historical_features(get_store(settings), entity_df)` with the
+- feast: `runway.features.store.historical_features(get_store(settings), entity_df)` with the
   definitions applied (Feast's DuckDB offline store over the parquet partitions);
 - duckdb: `bench.asof.asof_features`, one ASOF LEFT JOIN per feature table with the views'
   TTLs, over the same partitions.
@@ -27,7 +27,7 @@ def run(ctx: Context) -> Figure:
     fig = Figure(
         name="retrieval",
         title="Training-set retrieval (point-in-time join): time and peak memory",
-        contender="feast (runway.feature_store.historical_features, DuckDB offline store)",
+        contender="feast (runway.features.store.historical_features, DuckDB offline store)",
         baselines=["duckdb (bench.asof: one ASOF LEFT JOIN per feature table, TTLs applied)"],
     )
     start, end = ctx.range(ctx.args.retrieval_range)
@@ -101,7 +101,7 @@ def feast_child(entities: str, save: str | None) -> dict:
     t0 = time.perf_counter()
     import pandas as pd
 
-    from runway import feature_store
+    from runway.features import store as feature_store
     from runway.settings import load_settings
 
     settings = load_settings()

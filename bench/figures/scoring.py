@@ -138,8 +138,9 @@ def score_child(frame: str, model_uri: str, mlflow_dir: str) -> dict:
     import pandas as pd
     from mlflow.models.utils import _enforce_schema
 
-    from runway.training.inputs import RAW_INPUTS, model_frame
-    from runway.training.tracking import tracking
+    from runway.contracts import RAW_INPUTS
+    from runway.training.inputs import model_frame
+    from runway.registry import tracking
 
     with tracking(f"sqlite:///{mlflow_dir}/mlflow.db"):
         model = mlflow.pyfunc.load_model(model_uri)

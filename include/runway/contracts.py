@@ -165,6 +165,12 @@ EVENT_TIMESTAMP = "event_timestamp"
 # The flight's entity columns, as scoring and training build them from a raw flight.
 ENTITY_COLUMNS = ("carrier", "origin", "route", "tailnum", "hour")
 
+# ---- the model's inputs ----------------------------------------------------------------------
+# What a frame handed to the registered model must hold (its pyfunc signature): a flight's
+# schedule columns, then every feature of the service (NaN where the store has none).
+MODEL_CATEGORICAL = ("carrier", "origin", "dest")
+RAW_INPUTS = MODEL_CATEGORICAL + ("hour", "distance", "sched_dep_time", "flight_date") + ALL_FEATURES
+
 
 def feature_schema(table: str) -> pa.Schema:
     """Arrow schema of a feature table's parquet partition."""

@@ -14,16 +14,11 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from runway import contracts
-from runway.features.compute import end_of_day_utc
+from runway.days import prediction_time
 from runway.io import partition_file
 
 # Columns a flight row carries besides its entity keys: known at schedule time.
 SCHEDULE_COLUMNS = ("flight_id", "flight_date", "dest", "distance", "sched_dep_time")
-
-
-def prediction_time(flight_date: dt.date) -> dt.datetime:
-    """When a flight of `flight_date` is predicted: the end of the day before, in UTC."""
-    return end_of_day_utc(flight_date - dt.timedelta(days=1))
 
 
 def entity_rows(flights: pd.DataFrame, with_label: bool) -> pd.DataFrame:

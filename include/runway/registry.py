@@ -1,17 +1,29 @@
-"""The registered model's life: challenger, gate verdicts, promotion, rollback.
+"""The registered model's life, and the MLflow session every wing shares.
 
-Only registry ALIASES move (`champion`, `challenger`); stages are deprecated in MLflow and
-never used. Who moved an alias, and why, is recorded as tags on the model versions. Every
-function takes the tracking URI (tracking and registry are the same store) and the
+- the session: `tracking` (MLflow pointed at one store for a block), `mlflow_client`,
+  `ensure_experiment`;
+- aliases: challenger, gate verdicts, promotion, rollback, champion lookups. Only registry
+  ALIASES move (`champion`, `challenger`); stages are deprecated in MLflow and never used.
+  Who moved an alias, and why, is recorded as tags on the model versions;
+- the drift reference each version carries (`REFERENCE_ARTIFACT`), written by training and
+  read by monitoring.
+
+Every function takes the tracking URI (tracking and registry are the same store) and the
 registered model's name explicitly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import os
+from collections.abc import Iterator
+from pathlib import Path
 
-MODEL_NAME = "flight_delay"
+from runway.settings import Settings
+
+MODEL_NAME = Settings.model_name
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 TAG_PREFIX = "runway."
@@ -33,11 +45,103 @@ class AliasChange:
         return self.previous != self.current
 
 
+REFERENCE_ARTIFACT = "reference/reference.parquet"  # a version's drift reference, in its run
+
+
+# ---- the MLflow session -------------------------------------------------------------------------
 def mlflow_client(tracking_uri: str):
     """An MlflowClient on one store: tracking and registry are the same URI."""
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+@contextlib.contextmanager
+def tracking(tracking_uri: str) -> Iterator:
+    """MLflow pointed at `tracking_uri` (tracking and registry) for the block; an
+    `MlflowClient` on it is yielded. The process-wide state is restored exactly as found
+    (MLflow keeps it in module globals and mirrors it into environment variables; restoring
+    through `get_*_uri` would pin the resolved default and create ./mlflow.db)."""
+    import mlflow
+    from mlflow.tracking._model_registry import utils as registry_state
+    from mlflow.tracking._tracking_service import utils as tracking_state
+
+    env_keys = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    saved_env = {key: os.environ.get(key) for key in env_keys}
+    saved = tracking_state._tracking_uri, registry_state._registry_uri
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    try:
+        yield mlflow_client(tracking_uri)
+    finally:
+        mlflow.set_tracking_uri(saved[0])
+        registry_state._registry_uri = saved[1]
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def ensure_experiment(client, name: str, artifact_location: str | Path | None = None) -> str:
+    """The experiment's id, creating it (with its artifact location) on first use."""
+    from mlflow.exceptions import MlflowException
+
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if artifact_location is not None:
+        location = str(artifact_location)
+        if "://" not in location:
+            path = Path(location).expanduser().resolve()
+            path.mkdir(parents=True, exist_ok=True)
+            location = path.as_uri()
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except MlflowException:  # created meanwhile by a concurrent task
+        return client.get_experiment_by_name(name).experiment_id
+
+
+def load_model(uri: str, *, tracking_uri: str):
+    """`mlflow.pyfunc.load_model(uri)` against `tracking_uri`, process state restored."""
+    import mlflow
+
+    with tracking(tracking_uri):
+        return mlflow.pyfunc.load_model(uri)
+
+
+def version_uri(version: int, model_name: str = MODEL_NAME) -> str:
+    return f"models:/{model_name}/{int(version)}"
+
+
+# ---- the drift reference ------------------------------------------------------------------------
+def log_reference(run_id: str, frame, *, tracking_uri: str) -> None:
+    """Keep `frame` (a version's test window with its scores) as the run's drift reference."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
+        frame.to_parquet(path, index=False)
+        mlflow_client(tracking_uri).log_artifact(run_id, str(path), str(Path(REFERENCE_ARTIFACT).parent))
+
+
+def reference_path(version: int, cache_dir: Path, *, tracking_uri: str, model_name: str = MODEL_NAME) -> Path:
+    """The local copy of a version's drift reference, downloaded once into `cache_dir`."""
+    cache = Path(cache_dir) / f"{model_name}-v{int(version)}.parquet"
+    if not cache.exists():
+        import tempfile
+
+        client = mlflow_client(tracking_uri)
+        run_id = _version(client, model_name, version).run_id
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=cache.parent) as tmp:  # concurrent tasks: no clash
+            downloaded = client.download_artifacts(run_id, REFERENCE_ARTIFACT, tmp)
+            Path(downloaded).replace(cache)
+    return cache
+
+
+# ---- aliases and tags ---------------------------------------------------------------------------
 
 
 def _version(client, model_name: str, version: int | str):

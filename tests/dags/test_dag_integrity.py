@@ -10,19 +10,34 @@ from pathlib import Path
 
 import pytest
 
-from bench.figures.dags import loaded_heavy, top_level_heavy
+from tests.dags.heavy import loaded_heavy, top_level_heavy
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
 APPROVED_TAGS = {"runway", "features", "training", "scoring", "monitoring", "operations"}
+# Every DAG's task graph, exactly: (upstream, downstream) edges, and tasks without any.
+_FEATURE_STEPS = ["land_raw", "validate_raw", "build_features", "validate_features", "materialize_features"]
+_FAMILIES = ["train_xgboost", "train_lightgbm", "train_torch", "train_baseline"]
 EXPECTED_TASKS = {
-    "feature_pipeline": [
-        ("land_raw", "validate_raw"),
-        ("validate_raw", "build_features"),
-        ("build_features", "validate_features"),
-        ("validate_features", "materialize_features"),
-    ],
+    "feature_pipeline": {
+        *(("resolve_days", step) for step in _FEATURE_STEPS),
+        *zip(_FEATURE_STEPS, _FEATURE_STEPS[1:]),
+    },
+    "training_pipeline": {
+        ("build_training_set", "gate_challenger"),
+        *(("build_training_set", family) for family in _FAMILIES),
+        *((family, "gate_challenger") for family in _FAMILIES),
+        ("gate_challenger", "promote_model"),
+    },
+    "batch_scoring": {("resolve_days", "score_flights")},
+    "model_monitoring": {
+        ("resolve_days", "monitor_days"),
+        ("monitor_days", "decide_retraining"),
+        ("decide_retraining", "trigger_training"),
+    },
+    "model_rollback": set(),
 }
+ALONE = {"model_rollback": {"rollback_champion"}}
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +49,12 @@ def dagbag():
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert set(EXPECTED_TASKS) <= set(dagbag.dag_ids)
+    assert set(EXPECTED_TASKS) == set(dagbag.dag_ids)
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_no_heavy_import_at_top_level(path):
-    heavy = top_level_heavy(path)  # bench.figures.dags.HEAVY: the modules a DAG file must not import
+    heavy = top_level_heavy(path)  # tests.dags.heavy.HEAVY: the modules a DAG file must not import
     assert not heavy, f"{path.name} imports {heavy} at top level"
 
 
@@ -68,7 +83,16 @@ def test_dag_headers(dagbag):
 def test_task_graph(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
     edges = {(t.task_id, d) for t in dag.tasks for d in t.downstream_task_ids}
-    assert set(EXPECTED_TASKS[dag_id]) <= edges
+    assert edges == EXPECTED_TASKS[dag_id]
+    tasks = {task for edge in EXPECTED_TASKS[dag_id] for task in edge} | ALONE.get(dag_id, set())
+    assert {t.task_id for t in dag.tasks} == tasks
+
+
+def test_every_task_has_a_docstring_for_the_ui(dagbag):
+    for dag_id, dag in dagbag.dags.items():
+        for task in dag.tasks:
+            if task.task_type.endswith("DecoratedOperator") or hasattr(task, "python_callable"):
+                assert task.doc_md, f"{dag_id}.{task.task_id} has no docstring"
 
 
 def test_parse_time_per_file_under_half_a_second(airflow_db):

@@ -12,9 +12,12 @@ import datetime as dt
 import pytest
 import requests
 
-from runway import contracts, entities, feature_store, scoring, sources, sql
+from runway import contracts, entities, sql
+from runway.features import store as feature_store
+from runway.scoring import batch as scoring
+from runway.features import sources
 from runway.local_airflow import LocalAirflow, free_port
-from runway.settings import Settings
+from runway.settings import GateThresholds, Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +30,7 @@ DAGS = ["feature_pipeline", "training_pipeline", "batch_scoring", "model_monitor
 @pytest.fixture(scope="module")
 def runway_settings(tmp_path_factory):
     return Settings(
-        home=tmp_path_factory.mktemp("runway-home"), replay_year=2026, gate_min_roc_auc=0.55, gate_max_ece=0.1,
+        home=tmp_path_factory.mktemp("runway-home"), replay_year=2026, gate=GateThresholds(min_roc_auc=0.55, max_ece=0.1),
         monitor_window_days=2,  # the loop scores two days: judge windows of two
     )
 
@@ -37,8 +40,8 @@ def airflow(runway_settings, airflow_db):
     env = {
         "RUNWAY_HOME": str(runway_settings.home),
         "RUNWAY_REPLAY_YEAR": "2026",
-        "RUNWAY_GATE_MIN_ROC_AUC": str(runway_settings.gate_min_roc_auc),
-        "RUNWAY_GATE_MAX_ECE": str(runway_settings.gate_max_ece),
+        "RUNWAY_GATE_MIN_ROC_AUC": str(runway_settings.gate.min_roc_auc),
+        "RUNWAY_GATE_MAX_ECE": str(runway_settings.gate.max_ece),
         "RUNWAY_MONITOR_WINDOW_DAYS": str(runway_settings.monitor_window_days),
     }
     instance = LocalAirflow(runway_settings.home / "airflow", port=free_port(), use_schedules=False, extra_env=env)
@@ -106,7 +109,7 @@ def test_feature_pipeline_three_days_through_the_official_client(airflow, runway
         states = {ti.task_id: ti.state.value for ti in tasks}
     assert state == "success", states
     assert states == dict.fromkeys(
-        ["land_raw", "validate_raw", "build_features", "validate_features", "materialize_features"], "success"
+        ["resolve_days", "land_raw", "validate_raw", "build_features", "validate_features", "materialize_features"], "success"
     )
 
     # Rerunning the same days through Airflow rewrites the same bytes.
@@ -163,7 +166,7 @@ def test_the_loop_trains_scores_and_monitors(api, runway_settings):
     assert states["promote_model"] == "success", states
     verdict = api.xcom("training_pipeline", run_id, "gate_challenger")
     assert verdict["passed"] and verdict["policy"]
-    from runway.training import registry
+    from runway import registry
 
     champion = registry.champion_version(tracking_uri=runway_settings.mlflow_uri)
     assert champion == verdict["version"]

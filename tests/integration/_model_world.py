@@ -20,10 +20,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from runway import feature_store, sources, training_pipeline
-from runway.features import beam_job
-from runway.features.compute import end_of_day_utc
-from runway.settings import Settings, load_settings
+from runway.days import day_range, end_of_day_utc
+from runway.features import beam_job, sources
+from runway.features import store as feature_store
+from runway.settings import GateThresholds, Settings, load_settings
+from runway.training import steps as training_steps
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +83,10 @@ def environment(settings: Settings) -> Iterator[None]:
 
 def world_settings(home: Path) -> Settings:
     """The test world's settings: a fresh home, the 2026 replay, the relaxed ECE bound."""
-    return Settings(home=Path(home), replay_year=2026, gate_max_ece=GATE_MAX_ECE)
+    return Settings(home=Path(home), replay_year=2026, gate=GateThresholds(max_ece=GATE_MAX_ECE))
 
 
-def days(first: dt.date, last: dt.date) -> list[dt.date]:
-    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+days = day_range
 
 
 def build_world(settings: Settings) -> World:
@@ -113,19 +113,19 @@ def build_world(settings: Settings) -> World:
     online_from = end_of_day_utc(FEATURE_DAYS[0] - dt.timedelta(days=1))
     feature_store.materialize_interval(store, online_from, end_of_day_utc(ONLINE_UNTIL))
     lap("feast")
-    data = training_pipeline.build_training_set(settings, *TRAINING, TRAIN_RUN_ID)
+    data = training_steps.build_training_set(settings, *TRAINING, TRAIN_RUN_ID)
     lap("training_set")
-    candidate = training_pipeline.train_family(
+    candidate = training_steps.train_family(
         settings, FAMILY, data["path"], n_trials=2, timeout_s=60,
         valid_days=VALID_DAYS, test_days=TEST_DAYS, airflow_run_id=TRAIN_RUN_ID,
     )
     lap("train")
-    verdict = training_pipeline.gate_best(
+    verdict = training_steps.gate_best(
         settings, [candidate], data["path"], TEST_DAYS, VALID_DAYS
     )
     # promote refuses a failed verdict, naming the failed checks: the world then fails to build
     lap("gate")
-    promotion = training_pipeline.promote(settings, verdict, "auto", "test", "test")
+    promotion = training_steps.promote(settings, verdict, "auto", "test", "test")
     lap("promote")
     log.info("world built in %s", timings)
     return World(settings, store, source, data, candidate, verdict, promotion, timings)

@@ -24,9 +24,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from runway import contracts, entities, feature_store, scoring, sources, sql
+from runway import contracts, entities, sql
+from runway.features import store as feature_store
+from runway.scoring import batch as scoring
+from runway.features import sources
 from runway.local_airflow import LocalAirflow, free_port
-from runway.settings import Settings
+from runway.settings import GateThresholds, Settings
 
 pytestmark = pytest.mark.integration
 
@@ -165,8 +168,7 @@ def cluster(tmp_path_factory):
             postgres_url=f"postgresql+psycopg2://{PG}/{names['runway']}",
             redis_url=f"redis://{REDIS[0]}:{REDIS[1]}/{online_db}",
             mlflow_tracking_uri=mlflow_uri,
-            gate_min_roc_auc=0.55,
-            gate_max_ece=0.1,
+            gate=GateThresholds(min_roc_auc=0.55, max_ece=0.1),
         )
         env = {
             "RUNWAY_PROFILE": "cluster",
@@ -175,8 +177,8 @@ def cluster(tmp_path_factory):
             "RUNWAY_REDIS_URL": settings.redis_url,
             "RUNWAY_MLFLOW_TRACKING_URI": mlflow_uri,
             "RUNWAY_REPLAY_YEAR": "2026",
-            "RUNWAY_GATE_MIN_ROC_AUC": str(settings.gate_min_roc_auc),
-            "RUNWAY_GATE_MAX_ECE": str(settings.gate_max_ece),
+            "RUNWAY_GATE_MIN_ROC_AUC": str(settings.gate.min_roc_auc),
+            "RUNWAY_GATE_MAX_ECE": str(settings.gate.max_ece),
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{PG}/{names['airflow']}",
             "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS[0]}:{REDIS[1]}/{broker_db}",

@@ -3,11 +3,12 @@
 The module builds one small installation from real components (`_model_world`): replayed days
 landed, the Beam feature job, Feast, a LightGBM champion trained on a Feast training set and
 promoted through the model gate. The tests then score and monitor with the package's own steps
-(`scoring_pipeline.score`, `monitoring_pipeline.monitor_day` / `monitor` / `decide`).
+(`scoring.steps.score`, `monitoring.steps.monitor_day` / `monitor` / `decide_retraining`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -17,20 +18,17 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from runway import (
-    contracts,
-    entities,
-    feature_store,
-    monitoring,
-    monitoring_pipeline,
-    scoring,
-    sources,
-    sql,
-    training_set,
-)
+from runway import contracts, entities, registry, sql
+from runway.features import sources
+from runway.features import store as feature_store
 from runway.io import partition_file
-from runway.scoring_pipeline import score
-from runway.training import registry
+from runway.monitoring import decision
+from runway.monitoring import drift as monitoring
+from runway.monitoring import steps as monitoring_steps
+from runway.scoring import batch as scoring
+from runway.scoring.steps import score
+from runway.settings import RetrainPolicy
+from runway.training.training_set import write_training_set
 
 from . import _model_world as mw
 
@@ -158,7 +156,7 @@ def test_scoring_sees_the_features_training_and_the_online_store_hold(world, tmp
 
     # the training set of the same day: same flights, same entity timestamp, same features
     out = tmp_path / "training_set.parquet"
-    training_set.build_training_set(world.store, settings.raw_dir, SCORED_DAY, SCORED_DAY, out)
+    write_training_set(world.store, settings.raw_dir, SCORED_DAY, SCORED_DAY, out)
     trained = pd.read_parquet(out).set_index("flight_id")
     assert set(trained.index) == set(scored.index)
     trained = trained.loc[scored.index]
@@ -184,7 +182,7 @@ def test_monitoring_a_day_whose_outcomes_have_not_landed(world):
     summary = score(settings, [UNLANDED_DAY], run_id="unlanded", scored_at=_at(UNLANDED_DAY))
     assert summary["flights"] > 300
 
-    result = monitoring_pipeline.monitor_day(
+    result = monitoring_steps.monitor_day(
         settings, UNLANDED_DAY, "monitor-unlanded", _at(UNLANDED_DAY, 7)
     )
     assert result["status"].startswith("labels not landed yet")
@@ -203,7 +201,7 @@ def monitored_test_window(world):
     window = mw.days(*mw.TEST_WINDOW)
     assert world.candidate["windows"]["test"] == f"{window[0]}..{window[-1]}"
     score(settings, window, run_id="test-window", scored_at=_at(window[-1]))
-    summary = monitoring_pipeline.monitor(
+    summary = monitoring_steps.monitor(
         settings, window, run_id="monitor-test-window", computed_at=_at(window[-1], 7)
     )
     version = world.promotion["champion"]
@@ -226,22 +224,15 @@ def monitored_test_window(world):
 
 def _decisions(settings, window, test_auc, history, **overrides) -> dict:
     """retraining_decision for each day of the window, on the monitoring table's history."""
-    kwargs = dict(
-        champion_test_auc=test_auc,
-        last_retrain=None,
-        training_active=False,
-        drift_threshold=settings.drift_threshold,
-        consecutive_days=settings.drift_consecutive_days,
-        auc_drop=settings.auc_drop,
-        cooldown_days=settings.retrain_cooldown_days,
-    ) | overrides
-    return {day: monitoring.retraining_decision(history, today=day, **kwargs) for day in window}
+    policy = dataclasses.replace(settings.retrain, **{k: overrides.pop(k) for k in list(overrides) if k.endswith("_days")})
+    kwargs = dict(champion_test_auc=test_auc, last_retrain=None, training_active=False, policy=policy) | overrides
+    return {day: decision.retraining_decision(history, today=day, **kwargs) for day in window}
 
 
 def test_the_champions_own_test_window_triggers_no_retraining(world, monitored_test_window):
     settings = world.settings
     window, summary, test_auc, history = monitored_test_window
-    assert summary["decision"] is None
+    assert monitoring_steps.decide_retraining(settings, summary, training_active=False, allowed=True) is None
     assert [d["status"].split(";")[0] for d in summary["days"]] == ["monitored"] * len(window)
     assert all(d["model_version"] == world.promotion["champion"] for d in summary["days"])
     assert summary["reports"] and all(Path(r).exists() for r in summary["reports"])
@@ -255,7 +246,7 @@ def test_the_champions_own_test_window_triggers_no_retraining(world, monitored_t
 
     # The window as a whole is the reference's own population: Evidently finds no drift at all.
     scored = scoring.read_scored(settings.scored_dir, window)
-    reference = monitoring_pipeline.reference_frame(settings, world.promotion["champion"])
+    reference = monitoring_steps.reference_frame(settings, world.promotion["champion"])
     whole = monitoring.drift_report(
         reference, scored, list(contracts.ALL_FEATURES),
         settings.drift_sample_rows, settings.drift_seed, None,
@@ -266,9 +257,9 @@ def test_the_champions_own_test_window_triggers_no_retraining(world, monitored_t
     # window's last day. The decision the pipeline took, day by day, with the settings in force:
     trained_until = dt.datetime.combine(window[-1], dt.time())
     decisions = _decisions(settings, window, test_auc, history, last_retrain=trained_until)
-    for day, decision in decisions.items():
-        assert not decision.retrain, (day, decision.reason)
-        assert decision.reason in ("no signal", "cooldown")
+    for day, verdict in decisions.items():
+        assert not verdict.retrain, (day, verdict.reason)
+        assert verdict.reason in ("no signal", "cooldown")
 
 
 def test_no_drift_or_decay_signal_on_the_champions_own_test_window(world, monitored_test_window):
@@ -296,27 +287,25 @@ def training_params():
     return dag.params
 
 
-def _drift_summary(day: dt.date) -> dict:
-    """A monitoring summary whose decision is a real drift verdict (three drift days)."""
+def _drift_conf(day: dt.date) -> dict:
+    """The conf a real drift verdict (three drift days) gives the training run."""
     history = pd.DataFrame(
-        [(day - dt.timedelta(days=i), monitoring.DRIFT_SHARE, 0.8) for i in range(3)]
-        + [(day, monitoring.REALIZED_AUC, 0.66)],
+        [(day - dt.timedelta(days=i), decision.DRIFT_SHARE, 0.8) for i in range(3)]
+        + [(day, decision.REALIZED_AUC, 0.66)],
         columns=["day", "metric", "value"],
     )
-    verdict = monitoring.retraining_decision(
-        history, today=day, champion_test_auc=0.68, last_retrain=None, training_active=False,
-        drift_threshold=0.5, consecutive_days=3, auc_drop=0.05, cooldown_days=14,
+    policy = RetrainPolicy(drift_threshold=0.5, consecutive_days=3, auc_drop=0.05, cooldown_days=14)
+    verdict = decision.retraining_decision(
+        history, today=day, champion_test_auc=0.68, last_retrain=None, policy=policy
     )
     assert verdict.retrain and verdict.reason == "drift"
-    decision = {"day": day.isoformat(), "reason": verdict.reason, "evidence": verdict.evidence}
-    return {"days": [], "decision": decision}
+    return monitoring_steps.retraining_conf(day, verdict.reason, verdict.evidence, policy.window_days)
 
 
 def test_the_trigger_conf_passes_the_training_dags_params(training_params):
     from airflow.sdk.exceptions import ParamValidationError
 
-    summary = _drift_summary(dt.date(2026, 3, 8))
-    conf = monitoring_pipeline.decide(summary, training_active=False)
+    conf = _drift_conf(dt.date(2026, 3, 8))
     assert conf is not None
     assert json.loads(json.dumps(conf)) == conf  # it travels as JSON (XCom, REST)
     resolved = training_params.deep_merge(conf).validate()
@@ -328,7 +317,3 @@ def test_the_trigger_conf_passes_the_training_dags_params(training_params):
         training_params.deep_merge({**conf, "promotion": "yolo"}).validate()
     with pytest.raises(ParamValidationError, match="window_end"):
         training_params.deep_merge({**conf, "window_end": 20260308}).validate()
-
-    assert monitoring_pipeline.decide(summary, training_active=True) is None
-    quiet = {"days": [], "decision": None}
-    assert monitoring_pipeline.decide(quiet, training_active=False) is None

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from runway import contracts, sources
+from runway import contracts
+from runway.features import sources
 from runway.entities import entity_rows
 from runway.settings import Settings
 

@@ -17,13 +17,14 @@ import pytest
 from mlflow import MlflowClient
 
 import runway
-from runway.training import registry
+from runway import registry
 from runway.training.candidates import train_candidate
 from runway.training.data import split_by_date, training_data_hash
 from runway.training.gate import FIRST_RUN_POLICY, gate_candidate
-from runway.training.inputs import RAW_INPUTS
-from runway.training.registry import RegistryError
-from runway.training.tracking import LINEAGE_KEYS, lineage_tags, log_candidate, tracking
+from runway.contracts import RAW_INPUTS
+from runway.registry import RegistryError
+from runway.registry import tracking
+from runway.training.tracking import LINEAGE_KEYS, lineage_tags, log_candidate
 from tests.unit._training_data import TEST_DAYS, VALID_DAYS, sample_frame, shuffled_labels
 
 EXPERIMENT = "flight_delay_tests"

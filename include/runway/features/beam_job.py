@@ -28,6 +28,7 @@ from apache_beam.io.parquetio import ReadAllFromParquetBatched
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from runway import contracts
+from runway.days import day_range
 from runway.features import compute
 from runway.io import partition_dir, partition_file, replace_dir, write_parquet_atomic
 
@@ -90,10 +91,6 @@ class WritePartition(beam.DoFn):
         rows = compute.to_partition(list(parts), table)
         write_parquet_atomic(rows, partition_file(Path(self.staging), table, day))
         yield table, day, rows.num_rows
-
-
-def day_range(start: dt.date, end: dt.date) -> list[dt.date]:
-    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
 def input_files(raw_dir: Path, start: dt.date, end: dt.date) -> tuple[list[str], list[str]]:

@@ -15,25 +15,18 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from runway import contracts
-from runway.settings import LOCAL_TZ
+from runway.days import end_of_day_utc
 
 # The additive sums behind every statistic, in this order.
 SUMS = ("n", "n_delayed", "n_cancelled", "sum_arr_delay", "n_arr_delay", "sum_dep_delay", "n_dep_delay")
 _EPOCH = dt.date(1970, 1, 1)
 _TABLES = {table.name: table for table in contracts.ENTITY_TABLES}
-
-
-def end_of_day_utc(day: dt.date) -> dt.datetime:
-    """The moment day `day` is over in New York: the event timestamp of its features."""
-    midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), ZoneInfo(LOCAL_TZ))
-    return midnight.astimezone(dt.timezone.utc)
 
 
 def day_index(dates: pa.Array, first_day: dt.date) -> pa.Array:

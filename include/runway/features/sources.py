@@ -19,7 +19,7 @@ import pyarrow.dataset as ds
 
 from runway import contracts
 from runway.io import partition_file, write_parquet_atomic
-from runway.settings import LOCAL_TZ
+from runway.days import LOCAL_TZ
 
 log = logging.getLogger(__name__)
 REFERENCE_TABLES = ("planes", "airports", "airlines")

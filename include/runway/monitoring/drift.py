@@ -1,15 +1,14 @@
-"""Is the champion still fit for the flights it scores? Drift, decay, and when to retrain.
+"""Is the champion still fit for the flights it scores? Drift and realized performance.
 
 Three measurements per day, each a plain function of its inputs: data drift of the model's
 input columns against the training reference (Evidently, with an HTML report), drift of the
 scores themselves, and realized performance once the day's labels have landed. They become
-rows of the `monitoring_metrics` table (`metric_rows`), and `retraining_decision` reads that
-table's history to decide, without side effects, whether to trigger a training run.
+rows of the `monitoring_metrics` table (`metric_rows`), which `runway.monitoring.decision`
+reads to decide whether to retrain.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import math
 import os
@@ -19,13 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from runway.settings import LOCAL_TZ
-from runway.training.metrics import classification_metrics
-
-# The monitoring_metrics names retraining_decision reads: `drift_report`'s share as is, and
-# `realized_performance`'s auc under the `realized_` prefix the monitoring pipeline gives it.
-DRIFT_SHARE = "drift_share"
-REALIZED_AUC = "realized_auc"
+from runway.metrics import classification_metrics
 
 # Evidently 0.7 metric types in `Snapshot.dict()["metrics"][i]["config"]["type"]`.
 _DRIFTED_COLUMNS_COUNT = "evidently:metric_v2:DriftedColumnsCount"
@@ -257,101 +250,3 @@ def metric_rows(
     for name, value in metrics.items():
         add(name, value)
     return rows
-
-
-# ---- the retraining decision ---------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class Decision:
-    """Whether to retrain, why (or why not), and the numbers behind it.
-
-    `reason`: 'drift' or 'decay' when `retrain`; otherwise 'no signal', 'training active' or
-    'cooldown'. `evidence` is JSON-serialisable: it becomes the training run's conf.
-    """
-
-    retrain: bool
-    reason: str
-    evidence: dict
-
-
-def _local_date(moment: dt.datetime) -> dt.date:
-    if moment.tzinfo is not None:  # monitoring days are New York days
-        return pd.Timestamp(moment).tz_convert(LOCAL_TZ).date()
-    return moment.date()
-
-
-def retraining_decision(
-    history: pd.DataFrame,
-    today: dt.date,
-    champion_test_auc: float | None,
-    last_retrain: dt.datetime | None,
-    training_active: bool,
-    drift_threshold: float,
-    consecutive_days: int,
-    auc_drop: float,
-    cooldown_days: int,
-) -> Decision:
-    """Decide from the champion's `monitoring_metrics` rows (columns day, metric, value)
-    whether `today`'s monitoring run triggers a training run.
-
-    Signals, over the window of the `consecutive_days` calendar days ending `today`:
-    - drift: every day of the window has a `drift_share` above `drift_threshold` (a missing
-      day breaks the streak);
-    - decay: the mean `realized_auc` over the window's labelled days is below
-      `champion_test_auc - auc_drop` (the mean, not one day: a day's AUC over ~900 flights
-      moves by a few hundredths on its own).
-    A signal retrains unless a training run is active, or the last retraining is fewer than
-    `cooldown_days` days before `today` (or after it: a rerun of an old day does not retrain
-    a newer model). Rows after `today` are ignored, so a rerun decides as the first run did.
-    """
-    if consecutive_days < 1:
-        raise ValueError(f"consecutive_days must be >= 1, got {consecutive_days}")
-    window = [today - dt.timedelta(days=i) for i in range(consecutive_days - 1, -1, -1)]
-    frame = pd.DataFrame(history, columns=["day", "metric", "value"]).copy()
-    frame["day"] = pd.to_datetime(frame["day"]).dt.date
-    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
-    frame = frame[frame["day"].isin(window) & frame["value"].notna()]
-
-    def by_day(metric: str) -> dict[dt.date, float]:
-        rows = frame[frame["metric"] == metric]
-        return {d: float(v) for d, v in rows.groupby("day")["value"].mean().items()}
-
-    drift = by_day(DRIFT_SHARE)
-    drift_days = [d for d in window if d in drift and drift[d] > drift_threshold]
-    drift_signal = len(drift_days) == consecutive_days
-
-    auc = by_day(REALIZED_AUC)
-    labelled = [d for d in window if d in auc]
-    realized_auc = float(np.mean([auc[d] for d in labelled])) if labelled else None
-    test_auc = _finite(champion_test_auc)
-    auc_floor = test_auc - auc_drop if test_auc is not None else None
-    decay_signal = realized_auc is not None and auc_floor is not None and realized_auc < auc_floor
-
-    since = (today - _local_date(last_retrain)).days if last_retrain is not None else None
-    in_cooldown = since is not None and (since < 0 or since < cooldown_days)
-    signals = [name for name, on in (("drift", drift_signal), ("decay", decay_signal)) if on]
-
-    evidence = {
-        "today": today.isoformat(),
-        "window": [d.isoformat() for d in window],
-        "signals": signals,
-        "drift_share_by_day": {d.isoformat(): drift.get(d) for d in window},
-        "drift_threshold": float(drift_threshold),
-        "drift_days": len(drift_days),
-        "consecutive_days": int(consecutive_days),
-        "realized_auc_by_day": {d.isoformat(): auc.get(d) for d in window},
-        "realized_auc": realized_auc,
-        "champion_test_auc": test_auc,
-        "auc_drop": float(auc_drop),
-        "auc_floor": auc_floor,
-        "last_retrain": last_retrain.isoformat() if last_retrain is not None else None,
-        "days_since_retrain": since,
-        "cooldown_days": int(cooldown_days),
-        "training_active": bool(training_active),
-    }
-    if not signals:
-        return Decision(False, "no signal", evidence)
-    if training_active:
-        return Decision(False, "training active", evidence)
-    if in_cooldown:
-        return Decision(False, "cooldown", evidence)
-    return Decision(True, signals[0], evidence)

@@ -3,8 +3,8 @@
 For each day: data drift of the scored flights' features against the reference the model that
 scored them was trained with (its test window, logged at training), prediction drift, and the
 realized performance once the day's outcomes have landed. Figures go to `monitoring_metrics`;
-the HTML reports to the reports folder and MLflow. The decision is taken day by day, in order,
-on what the table holds up to that day.
+the HTML reports to the reports folder and MLflow. `decide_retraining` then takes the decision
+day by day, in order, on what the table holds up to that day.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from runway import contracts
+from runway.days import trailing
 from runway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,24 +26,19 @@ MONITORING_EXPERIMENT_SUFFIX = "-monitoring"
 
 def reference_frame(settings: Settings, version: int) -> pd.DataFrame:
     """The drift reference of a model version (cached locally once downloaded)."""
-    from runway.training.registry import mlflow_client
-    from runway.training_pipeline import REFERENCE_ARTIFACT
+    from runway import registry
 
-    cache = settings.home / "references" / f"{settings.model_name}-v{version}.parquet"
-    if not cache.exists():
-        client = mlflow_client(settings.mlflow_uri)
-        run_id = client.get_model_version(settings.model_name, str(version)).run_id
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        downloaded = client.download_artifacts(run_id, REFERENCE_ARTIFACT, str(cache.parent))
-        Path(downloaded).replace(cache)
-    return pd.read_parquet(cache)
+    path = registry.reference_path(
+        version, settings.references_dir, tracking_uri=settings.mlflow_uri, model_name=settings.model_name
+    )
+    return pd.read_parquet(path)
 
 
 def _champion_facts(settings: Settings, version: int) -> tuple[float, dt.date | None]:
     """The champion's test AUC, and the data day of the last retraining: the newest training
     window's end among all versions, promoted or not (a retraining the gate rejected still
     starts the cooldown: retrying every day on the same evidence would not help)."""
-    from runway.training import registry
+    from runway import registry
 
     where = {"tracking_uri": settings.mlflow_uri, "model_name": settings.model_name}
     metrics = registry.get_version_metrics(version, **where)
@@ -70,10 +66,12 @@ def monitor_day(settings: Settings, day: dt.date, run_id: str, computed_at: dt.d
     flights of the same window, comparable with the champion's test AUC; the day's own AUC is
     kept beside it as `realized_day_auc`.
     """
-    from runway import monitoring, scoring, sql
+    from runway import sql
+    from runway.monitoring import drift as monitoring
+    from runway.scoring import batch
 
-    window = [day - dt.timedelta(days=i) for i in range(settings.monitor_window_days - 1, -1, -1)]
-    scored = scoring.read_scored(settings.scored_dir, window)  # the window's days, today's included
+    window = trailing(day, settings.monitor_window_days)
+    scored = batch.read_scored(settings.scored_dir, window)  # the window's days, today's included
     today = scored[pd.to_datetime(scored["flight_date"]).dt.date == day] if len(scored) else scored
     if today.empty:
         return {"day": day.isoformat(), "status": "no scored flights"}
@@ -83,10 +81,12 @@ def monitor_day(settings: Settings, day: dt.date, run_id: str, computed_at: dt.d
     figures = {"flights_scored": len(today), "window_days": len(set(scored["flight_date"]))}
     landed = {d: _labels(settings.raw_dir, d) for d in window}
     landed = {d: frame for d, frame in landed.items() if frame is not None}
-    labelled = scored[["flight_id", "flight_date", "score_champion"]].merge(
-        pd.concat(landed.values(), ignore_index=True) if landed else pd.DataFrame(columns=["flight_id", contracts.LABEL]),
-        on="flight_id",
+    outcomes = (
+        pd.concat(landed.values(), ignore_index=True)
+        if landed
+        else pd.DataFrame(columns=["flight_id", contracts.LABEL])
     )
+    labelled = scored[["flight_id", "flight_date", "score_champion"]].merge(outcomes, on="flight_id")
     own = labelled[pd.to_datetime(labelled["flight_date"]).dt.date == day]
     own_auc = monitoring.realized_performance(own[contracts.LABEL].to_numpy(), own["score_champion"].to_numpy())["auc"]
     if own_auc is not None:
@@ -115,9 +115,10 @@ def monitor_day(settings: Settings, day: dt.date, run_id: str, computed_at: dt.d
 
 def drift_html(settings: Settings, days: list[dt.date], version: int) -> Path:
     """The full Evidently report of the days' scored flights against the version's reference."""
-    from runway import monitoring, scoring
+    from runway.monitoring import drift as monitoring
+    from runway.scoring import batch
 
-    scored = scoring.read_scored(settings.scored_dir, days)
+    scored = batch.read_scored(settings.scored_dir, days)
     scored = scored[scored["champion_version"] == version]
     html = settings.reports_dir / "monitoring" / f"drift-{days[0]}_{days[-1]}-v{version}.html"
     monitoring.drift_report(
@@ -125,6 +126,22 @@ def drift_html(settings: Settings, days: list[dt.date], version: int) -> Path:
         settings.drift_sample_rows, settings.drift_seed, html,
     )
     return html
+
+
+def monitor(settings: Settings, days: list[dt.date], *, run_id: str, computed_at: dt.datetime) -> dict:
+    """Monitor the days in order; write their figures and a drift report per champion."""
+    results = []
+    for day in days:
+        figures = monitor_day(settings, day, run_id, computed_at)
+        results.append(figures)
+        log.info("monitoring %s", json.dumps(figures, default=str))
+    monitored = [r for r in results if "model_version" in r]
+    reports = [
+        str(drift_html(settings, [dt.date.fromisoformat(r["day"]) for r in monitored if r["model_version"] == v], v))
+        for v in sorted({r["model_version"] for r in monitored})
+    ]
+    _log_reports(settings, monitored, reports, run_id)
+    return {"days": results, "reports": reports}
 
 
 def _history(settings: Settings, version: int, day: dt.date) -> pd.DataFrame:
@@ -140,46 +157,50 @@ def _history(settings: Settings, version: int, day: dt.date) -> pd.DataFrame:
         return pd.DataFrame(conn.execute(query).fetchall(), columns=["day", "metric", "value"])
 
 
-def monitor(settings: Settings, days: list[dt.date], *, run_id: str, computed_at: dt.datetime) -> dict:
-    """Monitor the days in order; the first day whose decision says retrain is kept."""
-    from runway import monitoring
+def decide_retraining(settings: Settings, summary: dict, *, training_active: bool, allowed: bool) -> dict | None:
+    """The conf of the training run to trigger, or None: the first monitored day, in order,
+    whose decision (`decision.retraining_decision`) says retrain."""
+    from runway.monitoring.decision import retraining_decision
 
-    results, decision = [], None
-    for day in days:
-        figures = monitor_day(settings, day, run_id, computed_at)
-        results.append(figures)
-        log.info("monitoring %s", json.dumps(figures, default=str))
-        if decision is not None or "model_version" not in figures:
+    for figures in summary["days"]:
+        if "model_version" not in figures:
             continue
-        test_auc, trained_until = _champion_facts(settings, figures["model_version"])
-        verdict = monitoring.retraining_decision(
-            _history(settings, figures["model_version"], day),
+        day, version = dt.date.fromisoformat(figures["day"]), figures["model_version"]
+        test_auc, trained_until = _champion_facts(settings, version)
+        verdict = retraining_decision(
+            _history(settings, version, day),
             today=day,
             champion_test_auc=test_auc,
             last_retrain=dt.datetime.combine(trained_until, dt.time()) if trained_until else None,
-            training_active=False,
-            drift_threshold=settings.drift_threshold,
-            consecutive_days=settings.drift_consecutive_days,
-            auc_drop=settings.auc_drop,
-            cooldown_days=settings.retrain_cooldown_days,
+            policy=settings.retrain,
+            training_active=training_active,
+            allowed=allowed,
         )
-        log.info("retraining decision for %s: %s %s", day, verdict.retrain, verdict.reason)
+        log.info("retraining decision for %s: %s (%s)", day, verdict.retrain, verdict.reason)
+        if verdict.reason in ("not allowed", "training active"):
+            log.info("retraining wanted (%s) but %s: not triggering", verdict.evidence["signals"], verdict.reason)
+            return None
         if verdict.retrain:
-            decision = {"day": day.isoformat(), "reason": verdict.reason, "evidence": verdict.evidence}
-    monitored = [r for r in results if "model_version" in r]
-    reports = [
-        str(drift_html(settings, [dt.date.fromisoformat(r["day"]) for r in monitored if r["model_version"] == v], v))
-        for v in sorted({r["model_version"] for r in monitored})
-    ]
-    _log_reports(settings, monitored, reports, run_id)
-    return {"days": results, "decision": decision, "reports": reports}
+            return retraining_conf(day, verdict.reason, verdict.evidence, settings.retrain.window_days)
+    return None
+
+
+def retraining_conf(day: dt.date, reason: str, evidence: dict, window_days: int) -> dict:
+    """The training run's conf for a retraining decided on `day`: the window ending there."""
+    return {
+        "reason": f"{reason} detected on {day}",
+        "evidence": evidence,
+        "window_start": (day - dt.timedelta(days=window_days - 1)).isoformat(),
+        "window_end": day.isoformat(),
+        "promotion": "auto",
+    }
 
 
 def _log_reports(settings: Settings, monitored: list[dict], reports: list[str], run_id: str) -> None:
     """One MLflow run per monitoring run: the daily figures as metrics, the HTML reports."""
     import mlflow
 
-    from runway.training.tracking import ensure_experiment, tracking
+    from runway.registry import ensure_experiment, tracking
 
     if not monitored:
         return
@@ -194,21 +215,3 @@ def _log_reports(settings: Settings, monitored: list[dict], reports: list[str], 
                 mlflow.log_metrics({k: float(v) for k, v in result.items() if isinstance(v, (int, float))}, step=step)
             for report in reports:
                 mlflow.log_artifact(report, "drift_reports")
-
-
-def decide(summary: dict, training_active: bool, window_days: int = 42) -> dict | None:
-    """The conf of the training run to trigger, or None."""
-    decision = summary.get("decision")
-    if not decision:
-        return None
-    if training_active:
-        log.info("retraining wanted (%s) but a training run is active: not triggering", decision["reason"])
-        return None
-    end = dt.date.fromisoformat(decision["day"])
-    return {
-        "reason": f"{decision['reason']} detected on {end}",
-        "evidence": decision["evidence"],
-        "window_start": (end - dt.timedelta(days=window_days - 1)).isoformat(),
-        "window_end": end.isoformat(),
-        "promotion": "auto",
-    }

@@ -42,10 +42,7 @@ def scheduled_flights(source: Path, day: dt.date) -> pd.DataFrame:
 
 def _models(tracking_uri: str, model_name: str) -> dict[str, tuple[int, object]]:
     """{alias: (version, pyfunc model)} for the champion and a distinct challenger."""
-    import mlflow
-
-    from runway.training import registry
-    from runway.training.tracking import tracking
+    from runway import registry
 
     champion = registry.champion_version(tracking_uri=tracking_uri, model_name=model_name)
     if champion is None:
@@ -55,8 +52,10 @@ def _models(tracking_uri: str, model_name: str) -> dict[str, tuple[int, object]]
         )
     challenger = registry.challenger_version(tracking_uri=tracking_uri, model_name=model_name)
     aliases = {"champion": champion} | ({"challenger": challenger} if challenger not in (None, champion) else {})
-    with tracking(tracking_uri):  # the process-wide MLflow URIs are restored afterwards
-        return {alias: (v, mlflow.pyfunc.load_model(f"models:/{model_name}/{v}")) for alias, v in aliases.items()}
+    return {
+        alias: (v, registry.load_model(registry.version_uri(v, model_name), tracking_uri=tracking_uri))
+        for alias, v in aliases.items()
+    }
 
 
 def score_days(
@@ -72,8 +71,9 @@ def score_days(
     scored_at: dt.datetime,
 ) -> dict:
     """Score the flights of each day; upsert predictions; keep the scored frames."""
-    from runway import feature_store, sql
-    from runway.training.inputs import RAW_INPUTS
+    from runway import sql
+    from runway.contracts import RAW_INPUTS
+    from runway.features import store as feature_store
 
     models = _models(tracking_uri, model_name)  # refuses before anything is written
     engine = sql.engine(sql_url)

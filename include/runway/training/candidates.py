@@ -22,7 +22,7 @@ import pandas as pd
 
 from runway.training.data import Split
 from runway.training.inputs import labels
-from runway.training.metrics import classification_metrics
+from runway.metrics import classification_metrics
 from runway.training.scorer import Scorer
 
 log = logging.getLogger(__name__)

@@ -26,32 +26,15 @@ from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
-from runway.training.metrics import SliceMetric
-from runway.training.registry import MODEL_NAME
+from runway.registry import MODEL_NAME
+from runway.settings import GateThresholds
+from runway.metrics import SliceMetric
 
 FIRST_RUN_POLICY = (
     "first run: no champion to compare with, so the change checks are not evaluated; the "
     "absolute, calibration and slice checks decide alone"
 )
 CHAMPION_POLICY = "candidate vs champion {version}, both scored on the same test window"
-
-
-@dataclasses.dataclass(frozen=True)
-class GateThresholds:
-    """Defaults chosen on real 2013 weeks (42-day frames, 7-day validation and test).
-    Sound models scored test AUC 0.64-0.74, ECE 0.02-0.05, worst carrier slice AUC >= 0.59;
-    label-shuffled models AUC 0.47-0.53; models caught by a storm week AUC 0.57-0.60, ECE
-    0.07-0.21. The floors sit between those groups."""
-
-    min_test_rows: int = 1000  # fewer and the metrics below are noise
-    min_roc_auc: float = 0.60  # the schedule-only baseline reaches ~0.64
-    min_log_loss_skill: float = 0.0  # 1 - log_loss / log_loss(base rate): beat the base rate
-    max_ece: float = 0.05  # probabilities are used as such: calibrated within 5 points
-    max_auc_drop: float = 0.01  # vs champion, same window
-    max_log_loss_increase: float = 0.01  # vs champion, same window
-    slice_columns: tuple[str, ...] = ("carrier", "origin")
-    min_slice_rows: int = 300  # smaller slices: AUC standard error > ~0.04, not judged
-    min_slice_auc: float = 0.55
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,10 +228,10 @@ def compare_with_champion(
     """Score the registered candidate and the current champion on the same test frame."""
     import mlflow
 
-    from runway.training.inputs import RAW_INPUTS, labels
-    from runway.training.metrics import classification_metrics, slice_metrics
-    from runway.training.registry import champion_version
-    from runway.training.tracking import tracking
+    from runway.contracts import RAW_INPUTS
+    from runway.registry import champion_version, tracking
+    from runway.training.inputs import labels
+    from runway.metrics import classification_metrics, slice_metrics
 
     y = labels(test)
     champion = champion_version(tracking_uri=tracking_uri, model_name=model_name)
@@ -280,7 +263,7 @@ def gate_candidate(
 ) -> GateVerdict:
     """Compare with the champion, evaluate the gate, and record the verdict on the version
     (tags `runway.gate_*`, run artifacts `gate/verdict.{json,md}`). Moves no alias."""
-    from runway.training.registry import record_gate
+    from runway.registry import record_gate
 
     inputs = compare_with_champion(
         candidate_version,

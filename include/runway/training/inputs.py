@@ -17,7 +17,7 @@ import pandas as pd
 
 from runway import contracts
 
-CATEGORICAL = ("carrier", "origin", "dest")
+CATEGORICAL = contracts.MODEL_CATEGORICAL
 DERIVED = ("sched_dep_minute", "day_of_week")  # minutes after local midnight; Monday = 0
 SCHEDULE_NUMERIC = ("hour", "distance") + DERIVED
 NUMERIC = tuple(contracts.ALL_FEATURES) + SCHEDULE_NUMERIC
@@ -27,10 +27,7 @@ MODEL_INPUTS = CATEGORICAL + NUMERIC
 BASELINE_CATEGORICAL = ("carrier", "origin", "dest", "hour", "day_of_week")
 BASELINE_NUMERIC = ("distance",)
 
-# What a frame handed to the model must hold (the pyfunc signature).
-RAW_INPUTS = CATEGORICAL + ("hour", "distance", "sched_dep_time", "flight_date") + tuple(
-    contracts.ALL_FEATURES
-)
+RAW_INPUTS = contracts.RAW_INPUTS  # what a frame handed to the model must hold
 MISSING = "__missing__"  # the level of a missing categorical value
 
 

@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import logging
 import subprocess
-from pathlib import Path
 
 import pandas as pd
 
@@ -21,26 +20,26 @@ from runway.settings import REPO_ROOT, Settings
 log = logging.getLogger(__name__)
 FAMILIES = ("xgboost", "lightgbm", "torch")
 BASELINE = "logreg"
-REFERENCE_ARTIFACT = "reference/reference.parquet"  # monitoring's drift reference
-REFERENCE_ROWS = 20_000
+REFERENCE_ROWS = 20_000  # test-window flights kept as monitoring's drift reference
 
 
-def training_window(window_start: str | None, window_end: str | None, days: int, last_day: dt.date) -> tuple[dt.date, dt.date]:
-    """The explicit window, else the `days` days ending `last_day`."""
-    if bool(window_start) != bool(window_end):
-        raise ValueError("params 'window_start' and 'window_end' go together: give both or neither")
-    if window_start:
-        start, end = dt.date.fromisoformat(window_start), dt.date.fromisoformat(window_end)
-    else:
-        start, end = last_day - dt.timedelta(days=days - 1), last_day
-    if end < start:
-        raise ValueError(f"training window ends ({end}) before it starts ({start})")
-    return start, end
+def training_window(
+    settings: Settings, window_start: str | None, window_end: str | None, window_days: int | None,
+    run_moment: dt.datetime,
+) -> tuple[dt.date, dt.date]:
+    """The params' window, else the `window_days` (default: the retrain policy's) days ending
+    the day before the run's moment (its data interval's end, or when it was triggered)."""
+    from runway import days
+
+    length = window_days or settings.retrain.window_days
+    return days.training_window(window_start, window_end, length, days.local_day(run_moment) - dt.timedelta(days=1))
 
 
 def build_training_set(settings: Settings, start: dt.date, end: dt.date, run_id: str) -> dict:
-    from runway import feature_store, training_set
-    from runway.training.tracking import ensure_experiment, tracking
+    """The window's labelled flights with point-in-time features, as one parquet file."""
+    from runway.features import store as feature_store
+    from runway.registry import ensure_experiment, tracking
+    from runway.training.training_set import write_training_set
 
     # Create (migrate) the MLflow store and the experiment here, once, before the families
     # train in parallel: concurrent first use of a SQLite store races on its schema migration.
@@ -48,7 +47,7 @@ def build_training_set(settings: Settings, start: dt.date, end: dt.date, run_id:
         ensure_experiment(client, settings.experiment, settings.mlflow_artifact_location)
     out = settings.training_dir / _safe(run_id) / "training_set.parquet"
     store = feature_store.get_store(settings)
-    return training_set.build_training_set(store, settings.raw_dir, start, end, out)
+    return write_training_set(store, settings.raw_dir, start, end, out)
 
 
 def _safe(run_id: str) -> str:
@@ -141,15 +140,13 @@ def choose_candidate(candidates: list[dict | None], max_ece: float) -> dict:
 
 def gate_best(settings: Settings, candidates: list[dict], data_path: str, test_days: int, valid_days: int) -> dict:
     """Put the best candidate (`choose_candidate`) through the gate against the champion."""
-    from runway.training.gate import GateThresholds, gate_candidate
+    from runway.training.gate import gate_candidate
 
-    best = choose_candidate(candidates, settings.gate_max_ece)
+    best = choose_candidate(candidates, settings.gate.max_ece)
     _, split = _splits(data_path, valid_days, test_days)
-    thresholds = GateThresholds(
-        min_roc_auc=settings.gate_min_roc_auc, max_ece=settings.gate_max_ece, max_auc_drop=settings.gate_max_auc_drop
-    )
     verdict = gate_candidate(
-        best["version"], split.test, tracking_uri=settings.mlflow_uri, model_name=settings.model_name, thresholds=thresholds
+        best["version"], split.test, tracking_uri=settings.mlflow_uri, model_name=settings.model_name,
+        thresholds=settings.gate,
     )
     report = verdict.to_markdown()
     log.info("model gate for %s version %s:\n%s", best["family"], best["version"], report)
@@ -168,26 +165,18 @@ def gate_best(settings: Settings, candidates: list[dict], data_path: str, test_d
 
 def _log_reference(settings: Settings, best: dict, test: pd.DataFrame) -> None:
     """Keep the candidate's test window, with its scores, as monitoring's drift reference."""
-    import tempfile
-
-    import mlflow
-
-    from runway.training.inputs import RAW_INPUTS
-    from runway.training.tracking import tracking
+    from runway import registry
+    from runway.contracts import RAW_INPUTS
 
     sample = test.sample(min(len(test), REFERENCE_ROWS), random_state=settings.drift_seed)
-    with tracking(settings.mlflow_uri) as client:
-        model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{best['version']}")
-        sample = sample.assign(score_champion=model.predict(sample[list(RAW_INPUTS)]))
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
-            sample.to_parquet(path, index=False)
-            client.log_artifact(best["run_id"], str(path), str(Path(REFERENCE_ARTIFACT).parent))
+    model = registry.load_model(registry.version_uri(best["version"], settings.model_name), tracking_uri=settings.mlflow_uri)
+    sample = sample.assign(score_champion=model.predict(sample[list(RAW_INPUTS)]))
+    registry.log_reference(best["run_id"], sample, tracking_uri=settings.mlflow_uri)
 
 
 def promote(settings: Settings, verdict: dict, policy: str, actor: str, reason: str) -> dict:
     """A passing model becomes challenger; champion too under the `auto` policy."""
-    from runway.training import registry
+    from runway import registry
 
     if not verdict["passed"]:
         raise RuntimeError(

@@ -13,9 +13,8 @@ import dataclasses
 import importlib.metadata
 import json
 import math
-import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -23,8 +22,8 @@ import pandas as pd
 from runway import contracts
 from runway.training.candidates import CandidateResult
 from runway.training.inputs import CATEGORICAL, RAW_INPUTS, labels
-from runway.training.metrics import classification_metrics, slice_metrics, write_plots
-from runway.training.registry import MODEL_NAME, TAG_PREFIX
+from runway.metrics import classification_metrics, slice_metrics, write_plots
+from runway.registry import MODEL_NAME, TAG_PREFIX, ensure_experiment, tracking
 
 MODEL_ARTIFACT = "model"  # log_model(name=...)
 # Lineage every registered version carries: what data, which code, which Airflow run.
@@ -67,54 +66,6 @@ class LoggedCandidate:
     model_uri: str  # models:/<name>/<version>
     valid_metrics: dict[str, float]
     test_metrics: dict[str, float]
-
-
-@contextlib.contextmanager
-def tracking(tracking_uri: str) -> Iterator:
-    """MLflow pointed at `tracking_uri` (tracking and registry) for the block; an
-    `MlflowClient` on it is yielded. The process-wide state is restored exactly as found
-    (MLflow keeps it in module globals and mirrors it into environment variables; restoring
-    through `get_*_uri` would pin the resolved default and create ./mlflow.db)."""
-    import mlflow
-    from mlflow import MlflowClient
-    from mlflow.tracking._model_registry import utils as registry_state
-    from mlflow.tracking._tracking_service import utils as tracking_state
-
-    env_keys = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-    saved_env = {key: os.environ.get(key) for key in env_keys}
-    saved = tracking_state._tracking_uri, registry_state._registry_uri
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    try:
-        yield MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    finally:
-        mlflow.set_tracking_uri(saved[0])
-        registry_state._registry_uri = saved[1]
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def ensure_experiment(client, name: str, artifact_location: str | Path | None = None) -> str:
-    """The experiment's id, creating it (with its artifact location) on first use."""
-    from mlflow.exceptions import MlflowException
-
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    location = None
-    if artifact_location is not None:
-        location = str(artifact_location)
-        if "://" not in location:
-            path = Path(location).expanduser().resolve()
-            path.mkdir(parents=True, exist_ok=True)
-            location = path.as_uri()
-    try:
-        return client.create_experiment(name, artifact_location=location)
-    except MlflowException:  # created meanwhile by a concurrent task
-        return client.get_experiment_by_name(name).experiment_id
 
 
 def _requirements(family: str) -> list[str]:

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runway import contracts, sources
+from runway import contracts
+from runway.features import sources
 from runway.features import beam_job, reference
 from runway.settings import Settings
 

@@ -15,7 +15,7 @@ from runway import contracts
 from runway.training.candidates import FAMILIES, cuda_available, train_candidate
 from runway.training.data import split_by_date
 from runway.training.inputs import model_frame
-from runway.training.metrics import classification_metrics
+from runway.metrics import classification_metrics
 from tests.unit._training_data import TEST_DAYS, VALID_DAYS, sample_frame
 
 BUDGET = {"n_trials": 2, "timeout_s": 20.0, "seed": 0, "threads": 1}

@@ -18,9 +18,10 @@ import pytest
 import yaml
 
 from runway import contracts
-from runway import feature_store as fs
+from runway.features import store as fs
 from runway.io import partition_file, write_parquet_atomic
-from runway.settings import LOCAL_TZ, Settings, load_settings
+from runway.days import LOCAL_TZ
+from runway.settings import Settings, load_settings
 
 DAYS = ("2026-01-10", "2026-01-11", "2026-01-12")  # D-1, D, D+1 (no DST change near)
 # Per table, two keys (the weather table: three (origin, hour) pairs). Key 0 has a row every

@@ -24,7 +24,7 @@ from runway.training.inputs import (
     Vocabulary,
     model_frame,
 )
-from runway.training.metrics import (
+from runway.metrics import (
     classification_metrics,
     expected_calibration_error,
     slice_metrics,
@@ -183,7 +183,7 @@ def test_importing_the_package_stays_cheap():
     code = (
         "import sys\n"
         "import runway.training, runway.training.data, runway.training.candidates\n"
-        "import runway.training.gate, runway.training.registry, runway.training.metrics\n"
+        "import runway.training.gate, runway.registry, runway.metrics\n"
         "heavy = {'torch', 'xgboost', 'lightgbm', 'mlflow', 'optuna', 'matplotlib'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )

@@ -20,7 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from runway import sources, validation
+from runway.features import sources
+from runway.features import gates
+from runway.features import gx_runner, suites
 from runway.io import partition_dir, partition_file
 from runway.settings import Settings
 
@@ -54,7 +56,7 @@ def zone(landed, tmp_path):
 
 
 def run_gate(zone, settings, day=DAY):
-    return validation.validate_raw(
+    return gates.validate_raw(
         day,
         zone.raw,
         zone.quarantine,
@@ -197,7 +199,7 @@ def test_corrupt_day_is_stopped_named_and_quarantined(zone, settings, table, cor
     neighbour = digest(zone.raw, NEIGHBOUR)
     n = rewrite(zone.raw, table, corrupt)
 
-    with pytest.raises(validation.ValidationFailed) as caught:
+    with pytest.raises(gates.ValidationFailed) as caught:
         run_gate(zone, settings)
 
     err = caught.value
@@ -241,7 +243,7 @@ def test_several_failures_in_both_tables_are_all_named(zone, settings):
     flights = rewrite(zone.raw, "flights", corrupt)
     weather = rewrite(zone.raw, "weather", set_rows([0], humid=-5.0, visib=-1.0))
 
-    with pytest.raises(validation.ValidationFailed) as caught:
+    with pytest.raises(gates.ValidationFailed) as caught:
         run_gate(zone, settings)
 
     f, w = f"flights {DAY}: ", f"weather {DAY}: "
@@ -266,7 +268,7 @@ def test_several_failures_in_both_tables_are_all_named(zone, settings):
 def test_unreadable_partition_is_quarantined(zone, settings):
     partition_file(zone.raw, "weather", DAY.isoformat()).write_bytes(b"not parquet")
 
-    with pytest.raises(validation.ValidationFailed, match=r"weather 2026-03-03: read_parquet"):
+    with pytest.raises(gates.ValidationFailed, match=r"weather 2026-03-03: read_parquet"):
         run_gate(zone, settings)
     assert partition_file(zone.quarantine, "flights", DAY.isoformat()).is_file()
 
@@ -283,7 +285,7 @@ def test_missing_partition_names_the_path(zone, settings):
 
 # ---- the range gate: one GX run per table for many days ---------------------------------------
 def run_range_gate(zone, settings, days=RANGE):
-    return validation.validate_raw_range(
+    return gates.validate_raw_range(
         days,
         zone.raw,
         zone.quarantine,
@@ -303,13 +305,13 @@ def test_range_suites_carry_every_check_of_the_day_suites():
     }
     pairs = [
         (
-            validation.raw_flights_suite(DAY, airports, carriers, 300, 1500),
-            validation.raw_flights_range_suite(RANGE, airports, carriers, 300, 1500),
+            suites.raw_flights_suite(DAY, airports, carriers, 300, 1500),
+            suites.raw_flights_range_suite(RANGE, airports, carriers, 300, 1500),
             {"flight_date", "sched_dep_ts"},
         ),
         (
-            validation.raw_weather_suite(DAY),
-            validation.raw_weather_range_suite(RANGE),
+            suites.raw_weather_suite(DAY),
+            suites.raw_weather_range_suite(RANGE),
             {"obs_date", "obs_ts"},
         ),
     ]
@@ -329,7 +331,7 @@ def test_range_suites_carry_every_check_of_the_day_suites():
 
 def test_clean_range_passes_in_one_run_and_stays_in_place(zone, settings, monkeypatch):
     before = {day: digest(zone.raw, day) for day in RANGE}
-    monkeypatch.setattr(validation, "validate_raw", None)  # no day is gated on its own
+    monkeypatch.setattr(gates, "validate_raw", None)  # no day is gated on its own
 
     summary = run_range_gate(zone, settings)
 
@@ -365,7 +367,7 @@ def test_range_with_a_corrupt_middle_day_quarantines_only_that_day(
     others = {day: digest(zone.raw, day) for day in (PREVIOUS, NEIGHBOUR)}
     n = rewrite(zone.raw, table, corrupt)  # DAY, the middle of the range
 
-    with pytest.raises(validation.ValidationFailed) as caught:
+    with pytest.raises(gates.ValidationFailed) as caught:
         run_range_gate(zone, settings)
 
     err = caught.value
@@ -387,7 +389,7 @@ def test_range_with_missing_partitions_names_them_all(zone, settings, monkeypatc
     missing = [partition_file(zone.raw, "weather", d.isoformat()) for d in (PREVIOUS, NEIGHBOUR)]
     for path in missing:
         path.unlink()
-    monkeypatch.setattr(validation, "_run_gx", None)  # nothing runs
+    monkeypatch.setattr(gx_runner, "run", None)  # nothing runs
 
     with pytest.raises(FileNotFoundError) as caught:
         run_range_gate(zone, settings)
@@ -396,7 +398,7 @@ def test_range_with_missing_partitions_names_them_all(zone, settings, monkeypatc
 
 
 def test_importing_the_gates_does_not_import_great_expectations():
-    code = "import sys, runway.validation; sys.exit('great_expectations' in sys.modules)"
-    include = Path(validation.__file__).parents[1]
+    code = "import sys, runway.features.gates; sys.exit('great_expectations' in sys.modules)"
+    include = Path(gates.__file__).parents[2]
     done = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(include)})
     assert done.returncode == 0

@@ -2,7 +2,7 @@
 
 import pytest
 
-from runway.training_pipeline import choose_candidate
+from runway.training.steps import choose_candidate
 
 
 def _c(family, log_loss, ece, test_auc=0.9):
@@ -25,3 +25,18 @@ def test_baseline_and_skipped_families_never_compete():
     assert choose_candidate(candidates, max_ece=0.05)["family"] == "lightgbm"
     with pytest.raises(ValueError, match="no candidate"):
         choose_candidate([None, _c("logreg", 0.4, 0.01)], max_ece=0.05)
+
+
+def test_training_window_defaults_to_the_policy_days_before_the_run():
+    import datetime as dt
+
+    from runway.settings import RetrainPolicy, Settings
+    from runway.training.steps import training_window
+
+    settings = Settings(retrain=RetrainPolicy(window_days=28))
+    run = dt.datetime(2026, 7, 1, 7, 0, tzinfo=dt.timezone.utc)  # 03:00 in New York, July 1st
+    assert training_window(settings, None, None, None, run) == (dt.date(2026, 6, 3), dt.date(2026, 6, 30))
+    assert training_window(settings, None, None, 14, run) == (dt.date(2026, 6, 17), dt.date(2026, 6, 30))
+    assert training_window(settings, "2026-05-01", "2026-05-31", None, run) == (
+        dt.date(2026, 5, 1), dt.date(2026, 5, 31)
+    )

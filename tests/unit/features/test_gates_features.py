@@ -15,7 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from runway import contracts, validation
+from runway import contracts
+from runway.features import gates
+from runway.features import gx_runner, suites
 from runway.io import partition_dir, partition_file
 
 DAY = dt.date(2026, 3, 8)
@@ -84,7 +86,7 @@ def zone(tmp_path):
 
 
 def run_gate(zone):
-    return validation.validate_features(DAY, zone.features, zone.quarantine, zone.docs)
+    return gates.validate_features(DAY, zone.features, zone.quarantine, zone.docs)
 
 
 def digest(zone, day) -> dict[str, str]:
@@ -170,7 +172,7 @@ def test_broken_table_is_named_and_the_day_quarantined(zone, table, build, expec
     write(zone.features, table, DAY, build())
     other = digest(zone, OTHER_DAY)
 
-    with pytest.raises(validation.ValidationFailed) as caught:
+    with pytest.raises(gates.ValidationFailed) as caught:
         run_gate(zone)
 
     err = caught.value
@@ -195,13 +197,13 @@ def test_missing_table_names_the_path(zone):
 
 # ---- the range gate: one GX run per table for many days ---------------------------------------
 def run_range_gate(zone, days=RANGE):
-    return validation.validate_features_range(days, zone.features, zone.quarantine, zone.docs)
+    return gates.validate_features_range(days, zone.features, zone.quarantine, zone.docs)
 
 
 def test_range_suite_carries_every_check_of_the_day_suite():
     for table in contracts.FEATURE_TABLES:
-        day_suite = validation.feature_suite(table, DAY)
-        range_suite = validation.feature_range_suite(table, RANGE)
+        day_suite = suites.feature_suite(table, DAY)
+        range_suite = suites.feature_range_suite(table, RANGE)
         for name, kwargs in day_suite:
             if name in ("ExpectTableRowCountToBeBetween", "ExpectColumnValuesToBeUnique",
                         "ExpectCompoundColumnsToBeUnique"):  # fmt: skip
@@ -222,7 +224,7 @@ def test_range_suite_carries_every_check_of_the_day_suite():
 
 def test_clean_range_passes_in_one_run_and_stays_in_place(zone, monkeypatch):
     before = {day: digest(zone, day) for day in RANGE}
-    monkeypatch.setattr(validation, "validate_features", None)  # no day is gated on its own
+    monkeypatch.setattr(gates, "validate_features", None)  # no day is gated on its own
 
     summary = run_range_gate(zone)  # the same keys every day: unique within each day
 
@@ -252,7 +254,7 @@ def test_range_with_a_broken_middle_day_quarantines_only_that_day(zone, table, b
     write(zone.features, table, DAY, build())  # DAY, the middle of the range
     others = {day: digest(zone, day) for day in (OTHER_DAY, NEXT_DAY)}
 
-    with pytest.raises(validation.ValidationFailed) as caught:
+    with pytest.raises(gates.ValidationFailed) as caught:
         run_range_gate(zone)
 
     err = caught.value
@@ -269,7 +271,7 @@ def test_range_with_a_broken_middle_day_quarantines_only_that_day(zone, table, b
 def test_range_with_a_missing_table_names_it_before_any_run(zone, monkeypatch):
     missing = partition_file(zone.features, "route_stats", NEXT_DAY.isoformat())
     missing.unlink()
-    monkeypatch.setattr(validation, "_run_gx", None)
+    monkeypatch.setattr(gx_runner, "run", None)
 
     with pytest.raises(FileNotFoundError, match=str(missing)):
         run_range_gate(zone)

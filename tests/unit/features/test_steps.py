@@ -1,0 +1,29 @@
+"""The feature pipeline's steps: the Beam job's options, and refusals before any work."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from runway.days import RunConfigError
+from runway.features import steps
+from runway.settings import Settings
+
+DAYS = [dt.date(2026, 3, 1), dt.date(2026, 3, 2)]
+
+
+def test_beam_options_name_the_runner_days_and_folders(tmp_path):
+    settings = Settings(home=tmp_path, beam_extra_options="--flink_master=host:8081 --streaming")
+    options = steps.beam_options(settings, DAYS)
+    assert options["runner"] == "FnApiRunner"
+    assert (options["start"], options["end"]) == ("2026-03-01", "2026-03-02")
+    assert options["raw_dir"] == str(settings.raw_dir) and options["features_dir"] == str(settings.features_dir)
+    assert options["flink_master"] == "host:8081" and options["streaming"] is True
+
+
+def test_landing_a_day_outside_the_replay_is_refused_with_the_range(tmp_path):
+    settings = Settings(home=tmp_path, replay_year=2026)
+    with pytest.raises(RunConfigError, match=r"no source data for 2030-01-01: the replay covers 2025-12-30\.\.2026-12-29"):
+        steps.land(settings, [dt.date(2030, 1, 1)])
+    assert not settings.raw_dir.exists()

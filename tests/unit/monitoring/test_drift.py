@@ -1,0 +1,111 @@
+"""Monitoring's measurements: drift on real flights, prediction drift, realized performance."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from runway.features import sources
+from runway.monitoring import drift as monitoring
+from runway.settings import Settings
+
+DELAY_COLUMNS = ["dep_delay", "arr_delay"]
+NUMERIC_COLUMNS = [*DELAY_COLUMNS, "distance", "hour", "air_time"]
+
+
+@pytest.fixture(scope="module")
+def flights(tmp_path_factory) -> pd.DataFrame:
+    settings = Settings(home=tmp_path_factory.mktemp("runway"), replay_year=2026)
+    source = sources.prepare_source(settings.source_dir, settings.replay_shift, 1)
+    frame = pd.read_parquet(source / "flights.parquet", columns=["flight_date", *NUMERIC_COLUMNS])
+    frame["month"] = pd.to_datetime(frame["flight_date"]).dt.month
+    return frame
+
+
+def test_drift_report_tells_same_weeks_from_another_season(flights, tmp_path):
+    settings = Settings()
+    january = flights[flights["month"] == 1]
+    july = flights[flights["month"] == 7]
+    shuffled = january.sample(frac=1.0, random_state=0)
+    half_a, half_b = shuffled.iloc[: len(shuffled) // 2], shuffled.iloc[len(shuffled) // 2 :]
+
+    args = dict(
+        columns=NUMERIC_COLUMNS, sample=settings.drift_sample_rows, seed=settings.drift_seed
+    )
+    same = monitoring.drift_report(half_a, half_b, html_path=tmp_path / "same.html", **args)
+    season_html = tmp_path / "reports" / "season.html"  # its folder is created
+    season = monitoring.drift_report(january, july, html_path=season_html, **args)
+
+    assert same["columns"] == season["columns"] == len(NUMERIC_COLUMNS)
+    assert same["drift_share"] < settings.retrain.drift_threshold
+    assert same["drifted_columns"] == 0
+    # air_time sits at Evidently's column threshold (0.101 vs 0.1): assert on the delays only
+    assert season["drifted_columns"] >= len(DELAY_COLUMNS)
+    assert season["drift_share"] == pytest.approx(season["drifted_columns"] / len(NUMERIC_COLUMNS))
+    for col in DELAY_COLUMNS:  # summer thunderstorms: delays move, well beyond sampling noise
+        assert season["methods"][col] == "Wasserstein distance (normed)"
+        assert season["per_column"][col] > 0.1 > same["per_column"][col]
+        assert season["per_column"][col] > 5 * same["per_column"][col]
+    json.dumps(season)  # the result travels through XCom
+
+    for result in (same, season):
+        html = Path(result["html"])
+        assert html.is_file() and html.stat().st_size > 10_000
+        text = html.read_text(encoding="utf-8")
+        # Evidently's dashboard renderer, fed with the drift metrics of our columns
+        assert "window.drawDashboard" in text and "Share of Drifted Columns" in text
+        assert "dep_delay" in text
+        assert [p.name for p in html.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+    again = monitoring.drift_report(half_a, half_b, html_path=tmp_path / "same.html", **args)
+    assert again["per_column"] == same["per_column"]  # same seed, same sample, same report
+
+    # The daily figure without the HTML report: the same tests, the same verdict.
+    fast = monitoring.drift_report(january, july, html_path=None, **args)
+    assert fast["html"] is None
+    assert fast["drift_share"] == season["drift_share"]
+    assert fast["drifted_columns"] == season["drifted_columns"]
+
+
+def test_drift_report_counts_a_column_that_stopped_arriving(flights, tmp_path):
+    january = flights[flights["month"] == 1]
+    shuffled = january.sample(n=4000, random_state=1)
+    reference, current = shuffled.iloc[:2000], shuffled.iloc[2000:].assign(air_time=np.nan)
+    result = monitoring.drift_report(
+        reference, current, NUMERIC_COLUMNS, 2000, 13, tmp_path / "empty.html"
+    )
+    assert result["empty_columns"] == ["air_time"] and result["per_column"]["air_time"] is None
+    assert result["drifted_columns"] >= 1
+    assert result["drift_share"] == pytest.approx(result["drifted_columns"] / len(NUMERIC_COLUMNS))
+    with pytest.raises(KeyError, match="wx_temp"):
+        monitoring.drift_report(reference, current, ["wx_temp"], 100, 13, tmp_path / "x.html")
+
+
+# ---- prediction drift and realized performance ---------------------------------------------------
+def test_prediction_drift_sees_a_shift_in_scores():
+    rng = np.random.default_rng(0)
+    reference = rng.beta(2, 8, 5000)
+    same = monitoring.prediction_drift(reference, rng.beta(2, 8, 1000))
+    shifted = monitoring.prediction_drift(reference, rng.beta(4, 6, 1000))
+    assert same["score_ks_pvalue"] > 0.01 and same["score_wasserstein"] < 0.1
+    assert shifted["score_ks_pvalue"] < 1e-6 and shifted["score_wasserstein"] > 1.0
+    assert shifted["score_mean_shift"] == pytest.approx(0.4 - 0.2, abs=0.02)
+    assert shifted["score_rows"] == 1000
+    empty = monitoring.prediction_drift(reference, [])
+    assert empty["score_rows"] == 0 and empty["score_ks_pvalue"] is None
+    assert monitoring.prediction_drift(np.full(10, 0.3), [0.3, 0.4])["score_wasserstein"] is None
+
+
+def test_realized_performance_with_one_class_or_no_rows():
+    both = monitoring.realized_performance([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8])
+    assert both["auc"] == pytest.approx(1.0) and both["n"] == 4 and both["positive_rate"] == 0.5
+    one = monitoring.realized_performance([0, 0, 0], [0.1, 0.5, 0.2])
+    assert one["auc"] is None and one["n"] == 3 and one["positive_rate"] == 0.0
+    assert one["brier"] == pytest.approx((0.01 + 0.25 + 0.04) / 3)
+    none = monitoring.realized_performance([], [])
+    assert none == {"auc": None, "brier": None, "ece": None, "n": 0, "positive_rate": None}
+    json.dumps([both, one, none])
