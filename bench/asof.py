@@ -35,15 +35,23 @@ def asof_sql(features_dir: Path, entity_ttl_days: int) -> str:
             f"FROM read_parquet('{glob}', hive_partitioning = false))"
         )
         on = " AND ".join(f"e.{k} = {alias}.{k}" for k in keys)
-        joins.append(f"ASOF LEFT JOIN {source} {alias} ON {on} AND e.{contracts.EVENT_TIMESTAMP} >= {alias}.ts")
+        joins.append(
+            f"ASOF LEFT JOIN {source} {alias} ON {on} AND e.{contracts.EVENT_TIMESTAMP} >= {alias}.ts"
+        )
         hours = ttl_days(table, entity_ttl_days) * 24
         fresh = f"{alias}.ts >= e.{contracts.EVENT_TIMESTAMP} - INTERVAL '{hours} hours'"
-        selects += [f"CAST(CASE WHEN {fresh} THEN {alias}.{f} END AS DOUBLE) AS {f}" for f in features]
+        selects += [
+            f"CAST(CASE WHEN {fresh} THEN {alias}.{f} END AS DOUBLE) AS {f}" for f in features
+        ]
     return f"SELECT e.*, {', '.join(selects)} FROM entity e {' '.join(joins)} ORDER BY e.{_ROW}"
 
 
-def asof_features(entity_df: pd.DataFrame, features_dir: Path, entity_ttl_days: int = 35,
-                  threads: int | None = None) -> pd.DataFrame:
+def asof_features(
+    entity_df: pd.DataFrame,
+    features_dir: Path,
+    entity_ttl_days: int = 35,
+    threads: int | None = None,
+) -> pd.DataFrame:
     """`entity_df` (entity columns + `event_timestamp`, UTC) with every feature of
     `contracts.ALL_FEATURES` as float64, one row per input row, in input order and index."""
     import duckdb
@@ -55,7 +63,9 @@ def asof_features(entity_df: pd.DataFrame, features_dir: Path, entity_ttl_days: 
             con.execute(f"SET threads = {int(threads)}")
         entity = entity_df.assign(
             **{
-                contracts.EVENT_TIMESTAMP: pd.to_datetime(entity_df[contracts.EVENT_TIMESTAMP], utc=True),
+                contracts.EVENT_TIMESTAMP: pd.to_datetime(
+                    entity_df[contracts.EVENT_TIMESTAMP], utc=True
+                ),
                 _ROW: np.arange(len(entity_df)),
             }
         )

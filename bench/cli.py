@@ -37,37 +37,79 @@ def _names(text: str) -> list[str]:
     names = [x.strip() for x in text.split(",") if x.strip()]
     unknown = [n for n in names if n not in FIGURES]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown figure(s) {unknown}; one of {', '.join(FIGURES)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown figure(s) {unknown}; one of {', '.join(FIGURES)}"
+        )
     return names
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="tiny sizes and 1 repeat (the smoke test; < 1-2 min)")
-    p.add_argument("--only", type=_names, default=None, help=f"comma-separated figures: {', '.join(FIGURES)}")
+    p.add_argument(
+        "--quick", action="store_true", help="tiny sizes and 1 repeat (the smoke test; < 1-2 min)"
+    )
+    p.add_argument(
+        "--only", type=_names, default=None, help=f"comma-separated figures: {', '.join(FIGURES)}"
+    )
     p.add_argument("--skip", type=_names, default=[], help="figures to leave out")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="results folder")
-    p.add_argument("--work", type=Path, default=REPO / "bench" / "results" / "work",
-                   help="where the benchmark worlds (replayed data per scale) live; kept between runs "
-                        "(git-ignored; not under .runway/, which `make clean` and the demo reset)")
-    p.add_argument("--repeats", type=int, default=None, help="repeats per contender (default 3; --quick 1)")
-    p.add_argument("--scales", type=_ints, default=None, help="feature-job scales (default 1,30; --quick 1)")
-    p.add_argument("--range-1x", default="year",
-                   help="feature-job target days at 1x (default 'year': 2025-12-30..2026-12-28, every day "
-                        "with weather)")
-    p.add_argument("--range-large", default="2026-03-02..2026-03-29",
-                   help="feature-job target days at the larger scales (default: 4 weeks; 'year' for all)")
+    p.add_argument(
+        "--work",
+        type=Path,
+        default=REPO / "bench" / "results" / "work",
+        help="where the benchmark worlds (replayed data per scale) live; kept between runs "
+        "(git-ignored; not under .runway/, which `make clean` and the demo reset)",
+    )
+    p.add_argument(
+        "--repeats", type=int, default=None, help="repeats per contender (default 3; --quick 1)"
+    )
+    p.add_argument(
+        "--scales", type=_ints, default=None, help="feature-job scales (default 1,30; --quick 1)"
+    )
+    p.add_argument(
+        "--range-1x",
+        default="year",
+        help="feature-job target days at 1x (default 'year': 2025-12-30..2026-12-28, every day "
+        "with weather)",
+    )
+    p.add_argument(
+        "--range-large",
+        default="2026-03-02..2026-03-29",
+        help="feature-job target days at the larger scales (default: 4 weeks; 'year' for all)",
+    )
     p.add_argument("--quick-range", default="2026-02-02..2026-02-08", help="target days in --quick")
-    p.add_argument("--retrieval-scales", type=_ints, default=None, help="retrieval scales (default 1,10; --quick 1)")
-    p.add_argument("--retrieval-range", default="2026-04-01..2026-06-30",
-                   help="flights whose training rows are retrieved (default: a quarter)")
-    p.add_argument("--online-calls", type=int, default=None, help="timed online calls per batch size (default 300)")
-    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/9",
-                   help="Redis for the online figure; its db is flushed afterwards (use a dedicated one)")
-    p.add_argument("--demo-timings", default=None,
-                   help="stage timings `make demo` wrote (default <RUNWAY_HOME>/demo_timings.json)")
-    p.add_argument("--train-range", default="2026-04-01..2026-05-12",
-                   help="training window of the scoring, drift and training figures (6 weeks)")
+    p.add_argument(
+        "--retrieval-scales",
+        type=_ints,
+        default=None,
+        help="retrieval scales (default 1,10; --quick 1)",
+    )
+    p.add_argument(
+        "--retrieval-range",
+        default="2026-04-01..2026-06-30",
+        help="flights whose training rows are retrieved (default: a quarter)",
+    )
+    p.add_argument(
+        "--online-calls",
+        type=int,
+        default=None,
+        help="timed online calls per batch size (default 300)",
+    )
+    p.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/9",
+        help="Redis for the online figure; its db is flushed afterwards (use a dedicated one)",
+    )
+    p.add_argument(
+        "--demo-timings",
+        default=None,
+        help="stage timings `make demo` wrote (default <RUNWAY_HOME>/demo_timings.json)",
+    )
+    p.add_argument(
+        "--train-range",
+        default="2026-04-01..2026-05-12",
+        help="training window of the scoring, drift and training figures (6 weeks)",
+    )
     return p
 
 
@@ -88,8 +130,14 @@ def run_figure(name: str, ctx: Context) -> Figure:
     try:
         figure = module.run(ctx)
     except Exception as err:  # noqa: BLE001 - one figure failing must not lose the others
-        figure = Figure(name=name, title=getattr(module, "TITLE", name), contender="", baselines=[],
-                        status="error", error=f"{type(err).__name__}: {err}\n{traceback.format_exc()[-4000:]}")
+        figure = Figure(
+            name=name,
+            title=getattr(module, "TITLE", name),
+            contender="",
+            baselines=[],
+            status="error",
+            error=f"{type(err).__name__}: {err}\n{traceback.format_exc()[-4000:]}",
+        )
         ctx.say(f"{name}: ERROR {type(err).__name__}: {str(err)[:500]}")
     figure.seconds = time.monotonic() - started
     return figure
@@ -113,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, KeyError):
             previous = {}
     doc = {
-        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": "python -m bench " + " ".join(argv or []),
         "quick": args.quick,
         "repeats": args.repeats,
@@ -127,10 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         ctx.say(f"== {name}")
         figure = run_figure(name, ctx).to_json()
-        figure["measured_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        figure["measured_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         figure["load_average"] = [round(x, 2) for x in os.getloadavg()]
         measured[name] = figure
-        doc["figures"] = [measured.get(n) or previous[n] for n in FIGURES if n in measured or n in previous]
+        doc["figures"] = [
+            measured.get(n) or previous[n] for n in FIGURES if n in measured or n in previous
+        ]
         latest.write_text(json.dumps(doc, indent=2, default=str))
     doc["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     doc["seconds"] = round(time.monotonic() - ctx.started, 1)
@@ -144,5 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             state = {True: "met", False: "MISSED", None: "not measured"}[target["met"]]
             value = target["value"]
             shown = f"{value:.3g}" if isinstance(value, (int, float)) else "-"
-            ctx.say(f"  {figure['name']:9s} {state:12s} {target['name']}: {shown} {target['op']} {target['threshold']}")
+            ctx.say(
+                f"  {figure['name']:9s} {state:12s} {target['name']}: {shown} {target['op']} {target['threshold']}"
+            )
     return 1 if any(measured[n]["status"] == "error" for n in measured) else 0

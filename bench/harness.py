@@ -27,9 +27,26 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 
 VERSIONS = (
-    "apache-beam", "feast", "duckdb", "pandas", "numpy", "pyarrow", "xgboost", "xgboost-cpu",
-    "lightgbm", "torch", "scikit-learn", "optuna", "mlflow", "evidently", "scipy", "redis",
-    "apache-airflow", "great-expectations", "matplotlib", "psutil",
+    "apache-beam",
+    "feast",
+    "duckdb",
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "xgboost",
+    "xgboost-cpu",
+    "lightgbm",
+    "torch",
+    "scikit-learn",
+    "optuna",
+    "mlflow",
+    "evidently",
+    "scipy",
+    "redis",
+    "apache-airflow",
+    "great-expectations",
+    "matplotlib",
+    "psutil",
 )
 
 
@@ -89,8 +106,16 @@ class Figure:
     seconds: float = 0.0  # how long the figure took to measure, set-up included
     error: str | None = None
 
-    def measure(self, case: str, contender: str, metric: str, values: list[float], unit: str) -> dict:
-        row = {"case": case, "contender": contender, "metric": metric, "unit": unit, **stats(values)}
+    def measure(
+        self, case: str, contender: str, metric: str, values: list[float], unit: str
+    ) -> dict:
+        row = {
+            "case": case,
+            "contender": contender,
+            "metric": metric,
+            "unit": unit,
+            **stats(values),
+        }
         self.measurements.append(row)
         return row
 
@@ -100,13 +125,22 @@ class Figure:
                 return row["median"]
         return None
 
-    def add_ratio(self, name: str, numerator: float | None, denominator: float | None, meaning: str) -> float | None:
+    def add_ratio(
+        self, name: str, numerator: float | None, denominator: float | None, meaning: str
+    ) -> float | None:
         value = ratio(numerator, denominator)
         self.ratios.append({"name": name, "value": value, "meaning": meaning})
         return value
 
-    def target(self, name: str, value: float | None, op: str, threshold: float | None, unit: str = "",
-               reason: str | None = None) -> dict:
+    def target(
+        self,
+        name: str,
+        value: float | None,
+        op: str,
+        threshold: float | None,
+        unit: str = "",
+        reason: str | None = None,
+    ) -> dict:
         """A target: `value op threshold` (op '<=' or '>='); met is None when not measurable."""
         if value is None or threshold is None:
             met = None
@@ -117,7 +151,14 @@ class Figure:
             met = value >= threshold
         else:
             raise ValueError(op)
-        row = {"name": name, "value": value, "op": op, "threshold": threshold, "unit": unit, "met": met}
+        row = {
+            "name": name,
+            "value": value,
+            "op": op,
+            "threshold": threshold,
+            "unit": unit,
+            "met": met,
+        }
         if reason:
             row["reason"] = reason
         self.targets.append(row)
@@ -142,8 +183,13 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run_child(fn: str, kwargs: dict[str, Any], env: dict[str, str] | None = None,
-              timeout: float = 3600, log: Path | None = None) -> dict[str, Any]:
+def run_child(
+    fn: str,
+    kwargs: dict[str, Any],
+    env: dict[str, str] | None = None,
+    timeout: float = 3600,
+    log: Path | None = None,
+) -> dict[str, Any]:
     """Run `module:function(**kwargs)` in a fresh interpreter; return its result dict.
 
     The result gains `peak_rss_mb` (the child's own peak resident set), `children_peak_rss_mb`
@@ -158,8 +204,12 @@ def run_child(fn: str, kwargs: dict[str, Any], env: dict[str, str] | None = None
         try:
             proc = subprocess.run(
                 [sys.executable, "-m", "bench.child", spec],
-                cwd=REPO, env=child_env(env), stdout=out, stderr=subprocess.STDOUT,
-                text=True, timeout=timeout,
+                cwd=REPO,
+                env=child_env(env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=timeout,
             )
         finally:
             if log:
@@ -210,8 +260,12 @@ def machine() -> dict[str, Any]:
         pass
     gpu = "no GPU"
     try:
-        probe = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
-                               capture_output=True, text=True, timeout=20)
+        probe = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         if probe.returncode == 0 and probe.stdout.strip():
             gpu = probe.stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
@@ -240,8 +294,13 @@ def versions() -> dict[str, str]:
 
 def git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                             text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.TimeoutExpired):
         return None

@@ -27,7 +27,16 @@ _STAT = {  # stat -> (numerator, denominator)
     "mean_arr_delay": ("sum_arr", "n_arr"),
     "mean_dep_delay": ("sum_dep", "n_dep"),
 }
-FLIGHT_COLUMNS = ["flight_date", "carrier", "tailnum", "origin", "dest", "dep_time", "dep_delay", "arr_delay"]
+FLIGHT_COLUMNS = [
+    "flight_date",
+    "carrier",
+    "tailnum",
+    "origin",
+    "dest",
+    "dep_time",
+    "dep_delay",
+    "arr_delay",
+]
 
 
 def _files(raw_dir: Path, table: str, days: list[dt.date]) -> list[Path]:
@@ -41,19 +50,29 @@ def read_flights(raw_dir: Path, first: dt.date, end: dt.date) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def entity_features(flights: pd.DataFrame, spec, first: dt.date, start: dt.date, end: dt.date,
-                    planes: pd.DataFrame | None) -> pd.DataFrame:
+def entity_features(
+    flights: pd.DataFrame,
+    spec,
+    first: dt.date,
+    start: dt.date,
+    end: dt.date,
+    planes: pd.DataFrame | None,
+) -> pd.DataFrame:
     key = spec.keys[0]
     frame = flights[flights[key].notna()]
-    daily = frame.groupby([key, "day_idx"], sort=True).agg(
-        n=("one", "size"),
-        n_delayed=("delayed", "sum"),
-        n_cancelled=("cancelled", "sum"),
-        sum_arr=("arr_delay", "sum"),
-        n_arr=("arr_delay", "count"),
-        sum_dep=("dep_delay", "sum"),
-        n_dep=("dep_delay", "count"),
-    ).astype("float64")
+    daily = (
+        frame.groupby([key, "day_idx"], sort=True)
+        .agg(
+            n=("one", "size"),
+            n_delayed=("delayed", "sum"),
+            n_cancelled=("cancelled", "sum"),
+            sum_arr=("arr_delay", "sum"),
+            n_arr=("arr_delay", "count"),
+            sum_dep=("dep_delay", "sum"),
+            n_dep=("dep_delay", "count"),
+        )
+        .astype("float64")
+    )
     n_days = (end - first).days + 1
     first_target = (start - first).days
     entities = daily.index.get_level_values(key).unique()
@@ -62,11 +81,13 @@ def entity_features(flights: pd.DataFrame, spec, first: dt.date, start: dt.date,
         needed |= {(col, w) for col in _STAT[stat] if col}
     parts = []
     for lo in range(0, len(entities), ENTITY_CHUNK):
-        block = entities[lo:lo + ENTITY_CHUNK]
+        block = entities[lo : lo + ENTITY_CHUNK]
         sub = daily.loc[block]
         # days x entities, every day present; then rolling sums down the days
         wide = {
-            col: sub[col].unstack(key, fill_value=0.0).reindex(index=range(n_days), columns=block, fill_value=0.0)
+            col: sub[col]
+            .unstack(key, fill_value=0.0)
+            .reindex(index=range(n_days), columns=block, fill_value=0.0)
             for col in sorted({col for col, _ in needed})
         }
         rolled = {
@@ -74,7 +95,10 @@ def entity_features(flights: pd.DataFrame, spec, first: dt.date, start: dt.date,
             for col, w in sorted(needed)
         }
         day_i, ent_i = np.nonzero(rolled[("n", contracts.MAX_WINDOW_DAYS)] > 0)
-        out = {"day": [start + dt.timedelta(days=int(i)) for i in day_i], key: block.to_numpy()[ent_i]}
+        out = {
+            "day": [start + dt.timedelta(days=int(i)) for i in day_i],
+            key: block.to_numpy()[ent_i],
+        }
         with np.errstate(invalid="ignore", divide="ignore"):
             for stat, w in spec.stats:
                 num, den = _STAT[stat]
@@ -98,11 +122,16 @@ def entity_features(flights: pd.DataFrame, spec, first: dt.date, start: dt.date,
 
 def weather_features(raw_dir: Path, start: dt.date, end: dt.date) -> pd.DataFrame:
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
-    weather = pd.concat([pd.read_parquet(p) for p in _files(raw_dir, "weather", days)], ignore_index=True)
+    weather = pd.concat(
+        [pd.read_parquet(p) for p in _files(raw_dir, "weather", days)], ignore_index=True
+    )
     weather = weather.sort_values(["obs_date", "origin", "hour", "obs_ts"], kind="stable")
     weather = weather.drop_duplicates(["obs_date", "origin", "hour"], keep="first")
     out = weather[["obs_date", "origin", "hour", *contracts.WEATHER_COLUMNS]].rename(
-        columns={"obs_date": "day", **dict(zip(contracts.WEATHER_COLUMNS, contracts.WEATHER_FEATURES))}
+        columns={
+            "obs_date": "day",
+            **dict(zip(contracts.WEATHER_COLUMNS, contracts.WEATHER_FEATURES)),
+        }
     )
     return out.reset_index(drop=True)
 
@@ -121,7 +150,9 @@ def pandas_features(raw_dir: Path, start: dt.date, end: dt.date) -> dict[str, pd
     flights["day_idx"] = (pd.to_datetime(flights["flight_date"]) - pd.Timestamp(first)).dt.days
     planes = pd.read_parquet(raw_dir / "reference" / "planes.parquet")
     out = {
-        spec.name: entity_features(flights, spec, first, start, end, planes if spec.static else None)
+        spec.name: entity_features(
+            flights, spec, first, start, end, planes if spec.static else None
+        )
         for spec in contracts.ENTITY_TABLES
     }
     out[contracts.WEATHER_TABLE] = weather_features(raw_dir, start, end)

@@ -27,7 +27,10 @@ def _fmt(value, digits: int = 3) -> str:
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_fmt(c) if not isinstance(c, str) else c for c in row) + " |" for row in rows]
+    lines += [
+        "| " + " | ".join(_fmt(c) if not isinstance(c, str) else c for c in row) + " |"
+        for row in rows
+    ]
     return lines
 
 
@@ -54,7 +57,9 @@ def plot_figure(figure: dict, out: Path) -> list[str]:
         for i, contender in enumerate(contenders):
             xs, ys, lo, hi = [], [], [], []
             for j, case in enumerate(cases):
-                row = next((r for r in rows if r["case"] == case and r["contender"] == contender), None)
+                row = next(
+                    (r for r in rows if r["case"] == case and r["contender"] == contender), None
+                )
                 if row is None:
                     continue
                 xs.append(j + (i - (len(contenders) - 1) / 2) * width)
@@ -91,15 +96,20 @@ def write_report(doc: dict, out: Path) -> Path:
         "",
         "## Machine",
         "",
-        *_table(["", ""], [
-            ["CPU", str(m.get("cpu_model"))],
-            ["cores", f"{m.get('logical_cores')} logical, {m.get('usable_cores')} usable"],
-            ["memory", f"{m.get('memory_gib')} GiB"],
-            ["GPU", str(m.get("gpu"))],
-            ["OS / Python", f"{m.get('os')} / {m.get('python')}"],
-            ["load average (1, 5, 15 min) at start / end",
-             f"{m.get('load_average')} / {m.get('load_average_end')}"],
-        ]),
+        *_table(
+            ["", ""],
+            [
+                ["CPU", str(m.get("cpu_model"))],
+                ["cores", f"{m.get('logical_cores')} logical, {m.get('usable_cores')} usable"],
+                ["memory", f"{m.get('memory_gib')} GiB"],
+                ["GPU", str(m.get("gpu"))],
+                ["OS / Python", f"{m.get('os')} / {m.get('python')}"],
+                [
+                    "load average (1, 5, 15 min) at start / end",
+                    f"{m.get('load_average')} / {m.get('load_average_end')}",
+                ],
+            ],
+        ),
         "",
         "The machine is shared: other processes ran beside these measurements; compare the ratios "
         "(measured side by side) rather than absolute times across runs.",
@@ -115,37 +125,67 @@ def write_report(doc: dict, out: Path) -> Path:
             value = _fmt(t["value"])
             if t.get("unit"):
                 value += f" {t['unit']}"
-            rows.append([figure["name"], t["name"], value, f"{t['op']} {_fmt(t['threshold'])}",
-                         _STATE[t["met"]] + (f" ({t['reason']})" if t.get("reason") else "")])
+            rows.append(
+                [
+                    figure["name"],
+                    t["name"],
+                    value,
+                    f"{t['op']} {_fmt(t['threshold'])}",
+                    _STATE[t["met"]] + (f" ({t['reason']})" if t.get("reason") else ""),
+                ]
+            )
         if figure.get("status") == "error":
             rows.append([figure["name"], "(figure failed)", "-", "-", "error: see below"])
     lines += _table(["figure", "target", "measured", "target", "state"], rows)
     for figure in doc["figures"]:
         lines += ["", f"## {figure['name']}: {figure.get('title', '')}", ""]
-        lines.append(f"Status: {figure.get('status')}; measured {figure.get('measured_at', '?')} "
-                     f"in {figure.get('seconds', 0):.0f} s (set-up included); load average then "
-                     f"{figure.get('load_average')}.")
+        lines.append(
+            f"Status: {figure.get('status')}; measured {figure.get('measured_at', '?')} "
+            f"in {figure.get('seconds', 0):.0f} s (set-up included); load average then "
+            f"{figure.get('load_average')}."
+        )
         if figure.get("contender"):
-            lines += ["", f"Project path: {figure['contender']}. Baselines: "
-                      + ("; ".join(figure.get("baselines") or []) or "none") + "."]
+            lines += [
+                "",
+                f"Project path: {figure['contender']}. Baselines: "
+                + ("; ".join(figure.get("baselines") or []) or "none")
+                + ".",
+            ]
         if figure.get("error"):
             lines += ["", "```", figure["error"].strip()[-2500:], "```"]
         if figure.get("params"):
-            lines += ["", "Parameters: " + "; ".join(f"{k} = {_short(v)}" for k, v in figure["params"].items())]
+            lines += [
+                "",
+                "Parameters: "
+                + "; ".join(f"{k} = {_short(v)}" for k, v in figure["params"].items()),
+            ]
         if figure.get("measurements"):
             lines += [""] + _table(
                 ["case", "contender", "metric", "median", "min-max", "n"],
-                [[r["case"], r["contender"], r["metric"] + (f" ({r['unit']})" if r["unit"] else ""), r["median"],
-                  f"{_fmt(r['min'])}-{_fmt(r['max'])}", r["n"]] for r in figure["measurements"]],
+                [
+                    [
+                        r["case"],
+                        r["contender"],
+                        r["metric"] + (f" ({r['unit']})" if r["unit"] else ""),
+                        r["median"],
+                        f"{_fmt(r['min'])}-{_fmt(r['max'])}",
+                        r["n"],
+                    ]
+                    for r in figure["measurements"]
+                ],
             )
         if figure.get("ratios"):
             lines += ["", "Ratios:", ""]
-            lines += [f"- {r['name']}: **{_fmt(r['value'])}** ({r['meaning']})" for r in figure["ratios"]]
+            lines += [
+                f"- {r['name']}: **{_fmt(r['value'])}** ({r['meaning']})" for r in figure["ratios"]
+            ]
         if figure.get("checks"):
             lines += ["", "Checks:", ""]
-            lines += [f"- {'ok' if c['ok'] else '**FAILED**'}: {c['name']}"
-                      + (f" ({_short(c['detail'], 300)})" if not c["ok"] and c.get("detail") else "")
-                      for c in figure["checks"]]
+            lines += [
+                f"- {'ok' if c['ok'] else '**FAILED**'}: {c['name']}"
+                + (f" ({_short(c['detail'], 300)})" if not c["ok"] and c.get("detail") else "")
+                for c in figure["checks"]
+            ]
         if figure.get("notes"):
             lines += ["", "Notes:", ""] + [f"- {n}" for n in figure["notes"]]
         try:

@@ -75,8 +75,12 @@ class World:
         return path
 
     def source(self, log: Path | None = None) -> Path:
-        result = run_child("bench.world:_prepare", {"home": str(self.home), "scale": self.scale},
-                           env=self.env(), log=log)
+        result = run_child(
+            "bench.world:_prepare",
+            {"home": str(self.home), "scale": self.scale},
+            env=self.env(),
+            log=log,
+        )
         return Path(result["source"])
 
     def land(self, start: dt.date, end: dt.date, log: Path | None = None) -> int:
@@ -85,8 +89,16 @@ class World:
         if not missing:
             return 0
         source = self.source(log)
-        run_child("bench.world:_land", {"source": str(source), "raw_dir": str(self.raw_dir),
-                                        "days": [d.isoformat() for d in missing]}, env=self.env(), log=log)
+        run_child(
+            "bench.world:_land",
+            {
+                "source": str(source),
+                "raw_dir": str(self.raw_dir),
+                "days": [d.isoformat() for d in missing],
+            },
+            env=self.env(),
+            log=log,
+        )
         return len(missing)
 
     def _flights(self, day: dt.date) -> Path:
@@ -106,10 +118,17 @@ class World:
 
     def has_features(self, start: dt.date, end: dt.date, features_dir: Path | None = None) -> bool:
         root = Path(features_dir or self.features_dir)
-        tables = ("carrier_stats", "origin_stats", "route_stats", "plane_stats", "origin_hour_weather")
+        tables = (
+            "carrier_stats",
+            "origin_stats",
+            "route_stats",
+            "plane_stats",
+            "origin_hour_weather",
+        )
         return all(
             (root / t / f"date={d.isoformat()}" / "part-0.parquet").exists()
-            for t in tables for d in day_range(start, end)
+            for t in tables
+            for d in day_range(start, end)
         )
 
     def features(self, start: dt.date, end: dt.date, log: Path | None = None) -> bool:
@@ -117,28 +136,56 @@ class World:
         if self.has_features(start, end):
             return False
         self.land_for_features(start, end, log)
-        cmd = [sys.executable, "-m", "runway.features.beam_job", "--start", start.isoformat(),
-               "--end", end.isoformat(), "--raw_dir", str(self.raw_dir), "--features_dir",
-               str(self.features_dir), "--runner=FnApiRunner"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "runway.features.beam_job",
+            "--start",
+            start.isoformat(),
+            "--end",
+            end.isoformat(),
+            "--raw_dir",
+            str(self.raw_dir),
+            "--features_dir",
+            str(self.features_dir),
+            "--runner=FnApiRunner",
+        ]
         with open(log or "/dev/null", "a") as out:
-            subprocess.run(cmd, cwd=REPO, env=child_env(self.env()), stdout=out, stderr=subprocess.STDOUT,
-                           check=True, timeout=7200)
+            subprocess.run(
+                cmd,
+                cwd=REPO,
+                env=child_env(self.env()),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=True,
+                timeout=7200,
+            )
         return True
 
     def flight_rows(self, days: list[dt.date]) -> int:
         """Raw flight rows of `days` that are landed (parquet metadata only)."""
         import pyarrow.parquet as pq
 
-        return sum(pq.read_metadata(self._flights(d)).num_rows for d in days if self._flights(d).exists())
+        return sum(
+            pq.read_metadata(self._flights(d)).num_rows for d in days if self._flights(d).exists()
+        )
 
     def entity_frame(self, start: dt.date, end: dt.date, log: Path | None = None) -> Path:
         """Labelled entity rows (`runway.entities.entity_rows`) of the flights of start..end."""
         path = self.scratch / f"entities-{start}-{end}.parquet"
         if not path.exists():
             self.land(start, end, log)
-            run_child("bench.world:_entities", {"raw_dir": str(self.raw_dir), "start": start.isoformat(),
-                                                "end": end.isoformat(), "out": str(path)},
-                      env=self.env(), log=log)
+            run_child(
+                "bench.world:_entities",
+                {
+                    "raw_dir": str(self.raw_dir),
+                    "start": start.isoformat(),
+                    "end": end.isoformat(),
+                    "out": str(path),
+                },
+                env=self.env(),
+                log=log,
+            )
         return path
 
     def featured_frame(self, start: dt.date, end: dt.date, log: Path | None = None) -> Path:
@@ -149,8 +196,16 @@ class World:
         if not path.exists():
             self.features(self.ttl_start(start), end - dt.timedelta(days=1), log)
             entities = self.entity_frame(start, end, log)
-            run_child("bench.world:_featured", {"entities": str(entities), "features_dir": str(self.features_dir),
-                                                "out": str(path)}, env=self.env(), log=log)
+            run_child(
+                "bench.world:_featured",
+                {
+                    "entities": str(entities),
+                    "features_dir": str(self.features_dir),
+                    "out": str(path),
+                },
+                env=self.env(),
+                log=log,
+            )
         return path
 
 

@@ -32,11 +32,17 @@ PREDICTIONS = Asset(name="predictions", uri="runway://tables/predictions")
     default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
     params={
         "start": Param(
-            None, type=["null", "string"], format="date", title="First flight day",
+            None,
+            type=["null", "string"],
+            format="date",
+            title="First flight day",
             description="Optional: score (or rescore) the flights of start..end instead of tomorrow's.",
         ),
         "end": Param(
-            None, type=["null", "string"], format="date", title="Last flight day",
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Last flight day",
             description="Optional: last flight day, inclusive. Give with 'start'.",
         ),
     },
@@ -49,7 +55,9 @@ def batch_scoring():
 
         context = get_current_context()
         params = context["params"]
-        return days.as_strings(days.flight_days(params["start"], params["end"], context.get("data_interval_start")))
+        return days.as_strings(
+            days.flight_days(params["start"], params["end"], context.get("data_interval_start"))
+        )
 
     @task(multiple_outputs=False, outlets=[PREDICTIONS])
     def score_flights(days: list[str]) -> dict:
@@ -60,7 +68,9 @@ def batch_scoring():
 
         context = get_current_context()
         scored_at = context.get("data_interval_end") or context["dag_run"].run_after
-        return score(load_settings(), from_strings(days), run_id=context["run_id"], scored_at=scored_at)
+        return score(
+            load_settings(), from_strings(days), run_id=context["run_id"], scored_at=scored_at
+        )
 
     score_flights(resolve_days())
 

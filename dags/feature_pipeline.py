@@ -71,7 +71,9 @@ def feature_pipeline():
 
         context = get_current_context()
         params = context["params"]
-        return days.as_strings(days.run_days(params["start"], params["end"], context.get("data_interval_start")))
+        return days.as_strings(
+            days.run_days(params["start"], params["end"], context.get("data_interval_start"))
+        )
 
     @task(multiple_outputs=False, outlets=[RAW])
     def land_raw(days: list[str]) -> dict:
@@ -93,6 +95,7 @@ def feature_pipeline():
         import sys
 
         from airflow.providers.apache.beam.hooks.beam import BeamHook
+
         from runway.features.steps import beam_options
 
         settings = _settings()

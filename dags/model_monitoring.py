@@ -33,15 +33,23 @@ from runway.days import LOCAL_TZ
     default_args={"retries": 1, "retry_delay": pendulum.duration(minutes=1)},
     params={
         "start": Param(
-            None, type=["null", "string"], format="date", title="First day",
+            None,
+            type=["null", "string"],
+            format="date",
+            title="First day",
             description="Optional: monitor the flight days start..end (in order) instead of the interval's day.",
         ),
         "end": Param(
-            None, type=["null", "string"], format="date", title="Last day",
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Last day",
             description="Optional: last flight day, inclusive. Give with 'start'.",
         ),
         "allow_retraining": Param(
-            True, type="boolean", title="Allow retraining",
+            True,
+            type="boolean",
+            title="Allow retraining",
             description="When false, the decision is computed and logged but never triggers training.",
         ),
     },
@@ -54,7 +62,9 @@ def model_monitoring():
 
         context = get_current_context()
         params = context["params"]
-        return days.as_strings(days.run_days(params["start"], params["end"], context.get("data_interval_start")))
+        return days.as_strings(
+            days.run_days(params["start"], params["end"], context.get("data_interval_start"))
+        )
 
     @task(multiple_outputs=False)
     def monitor_days(days: list[str]) -> dict:
@@ -65,7 +75,9 @@ def model_monitoring():
 
         context = get_current_context()
         computed_at = context.get("data_interval_end") or context["dag_run"].run_after
-        return monitor(load_settings(), from_strings(days), run_id=context["run_id"], computed_at=computed_at)
+        return monitor(
+            load_settings(), from_strings(days), run_id=context["run_id"], computed_at=computed_at
+        )
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def decide_retraining(summary: dict) -> dict | None:
@@ -74,9 +86,14 @@ def model_monitoring():
         from runway.settings import load_settings
 
         context = get_current_context()
-        active = context["ti"].get_dr_count(dag_id="training_pipeline", states=["queued", "running"])
+        active = context["ti"].get_dr_count(
+            dag_id="training_pipeline", states=["queued", "running"]
+        )
         return decide(
-            load_settings(), summary, training_active=active > 0, allowed=context["params"]["allow_retraining"]
+            load_settings(),
+            summary,
+            training_active=active > 0,
+            allowed=context["params"]["allow_retraining"],
         )
 
     decision = decide_retraining(monitor_days(resolve_days()))

@@ -30,11 +30,16 @@ MODEL = Asset(name="model", uri="runway://models/flight_delay")
     default_args={"retries": 1, "retry_delay": pendulum.duration(seconds=30)},
     params={
         "version": Param(
-            type="integer", minimum=1, title="Version to restore",
+            type="integer",
+            minimum=1,
+            title="Version to restore",
             description="The flight_delay version that becomes champion again (it must have passed the gate).",
         ),
         "reason": Param(
-            type="string", minLength=3, maxLength=2000, title="Reason",
+            type="string",
+            minLength=3,
+            maxLength=2000,
+            title="Reason",
             description="Why the champion is rolled back; recorded on the model versions.",
         ),
     },
@@ -43,15 +48,18 @@ def model_rollback():
     @task(multiple_outputs=False, outlets=[MODEL])
     def rollback_champion() -> dict:
         """Move `champion` back to `version`; who and why recorded on both versions."""
-        from runway.settings import load_settings
         from runway.registry import rollback
+        from runway.settings import load_settings
 
         context = get_current_context()
         params, settings = context["params"], load_settings()
         actor = context["dag_run"].conf.get("actor") or f"airflow:{context['run_id']}"
         change = rollback(
-            params["version"], params["reason"], actor,
-            tracking_uri=settings.mlflow_uri, model_name=settings.model_name,
+            params["version"],
+            params["reason"],
+            actor,
+            tracking_uri=settings.mlflow_uri,
+            model_name=settings.model_name,
         )
         return {"champion": change.current, "previous": change.previous, "changed": change.changed}
 

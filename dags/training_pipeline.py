@@ -63,50 +63,88 @@ def _train(family: str, data: dict) -> dict:
     default_args={"retries": 1, "retry_delay": pendulum.duration(minutes=1)},
     params={
         "window_start": Param(
-            None, type=["null", "string"], format="date", title="Window start",
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Window start",
             description="First flight day of the training window (YYYY-MM-DD); with window_end.",
         ),
         "window_end": Param(
-            None, type=["null", "string"], format="date", title="Window end",
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Window end",
             description="Last flight day of the window. Default: the window_days ending the day before the run.",
         ),
         "window_days": Param(
-            None, type=["null", "integer"], minimum=14, maximum=366, title="Window length (days)",
+            None,
+            type=["null", "integer"],
+            minimum=14,
+            maximum=366,
+            title="Window length (days)",
             description="Used when no explicit window is given; default: the retrain policy's "
             "(RUNWAY_RETRAIN_WINDOW_DAYS, 42).",
         ),
         "valid_days": Param(
-            7, type="integer", minimum=1, maximum=60, title="Validation days",
+            7,
+            type="integer",
+            minimum=1,
+            maximum=60,
+            title="Validation days",
             description="Days before the test days, for early stopping and tuning (out of time).",
         ),
         "test_days": Param(
-            7, type="integer", minimum=1, maximum=60, title="Test days",
+            7,
+            type="integer",
+            minimum=1,
+            maximum=60,
+            title="Test days",
             description="The window's last days: the gate compares candidate and champion on them.",
         ),
         "families": Param(
-            ["xgboost", "lightgbm", "torch"], type="array",
-            items={"type": "string", "enum": ["xgboost", "lightgbm", "torch"]}, minItems=1,
-            title="Model families", description="Candidates to train; each runs as its own task.",
+            ["xgboost", "lightgbm", "torch"],
+            type="array",
+            items={"type": "string", "enum": ["xgboost", "lightgbm", "torch"]},
+            minItems=1,
+            title="Model families",
+            description="Candidates to train; each runs as its own task.",
         ),
         "n_trials": Param(
-            8, type="integer", minimum=1, maximum=500, title="Optuna trials per family",
+            8,
+            type="integer",
+            minimum=1,
+            maximum=500,
+            title="Optuna trials per family",
             description="Tuning budget: at most this many trials ...",
         ),
         "timeout_minutes": Param(
-            5, type="number", exclusiveMinimum=0, maximum=240, title="Time limit per family (minutes)",
+            5,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=240,
+            title="Time limit per family (minutes)",
             description="... and at most this long per family, whichever ends first.",
         ),
         "promotion": Param(
-            "auto", type="string", enum=["auto", "shadow"], title="Promotion policy",
+            "auto",
+            type="string",
+            enum=["auto", "shadow"],
+            title="Promotion policy",
             description="auto: a passing model becomes champion. shadow: it stays challenger, "
             "scored beside the champion, until promoted by hand.",
         ),
         "reason": Param(
-            "scheduled", type="string", minLength=1, maxLength=2000, title="Reason",
+            "scheduled",
+            type="string",
+            minLength=1,
+            maxLength=2000,
+            title="Reason",
             description="Why this run: scheduled, manual, drift or decay.",
         ),
         "evidence": Param(
-            {}, type="object", title="Evidence",
+            {},
+            type="object",
+            title="Evidence",
             description="What triggered the run (the monitor's figures and thresholds); recorded with the model.",
         ),
     },
@@ -122,7 +160,11 @@ def training_pipeline():
         run_moment = context.get("data_interval_end") or context["dag_run"].run_after
         settings = _settings()
         start, end = training_window(
-            settings, params["window_start"], params["window_end"], params["window_days"], run_moment
+            settings,
+            params["window_start"],
+            params["window_end"],
+            params["window_days"],
+            run_moment,
         )
         return build_training_set(settings, start, end, context["run_id"])
 
@@ -154,7 +196,9 @@ def training_pipeline():
         context = get_current_context()
         candidates = context["ti"].xcom_pull(task_ids=families)  # skipped families give None
         params = context["params"]
-        return gate_best(_settings(), list(candidates), data["path"], params["test_days"], params["valid_days"])
+        return gate_best(
+            _settings(), list(candidates), data["path"], params["test_days"], params["valid_days"]
+        )
 
     @task(multiple_outputs=False, outlets=[MODEL])
     def promote_model(verdict: dict) -> dict:
@@ -170,11 +214,18 @@ def training_pipeline():
 
         params = _params()
         actor = f"airflow:{get_current_context()['run_id']}"
-        reason = params["reason"] + (f"; evidence {json.dumps(params['evidence'])}" if params["evidence"] else "")
+        reason = params["reason"] + (
+            f"; evidence {json.dumps(params['evidence'])}" if params["evidence"] else ""
+        )
         return promote(_settings(), verdict, params["promotion"], actor, reason[:4000])
 
     data = build_training_set()
-    candidates = [train_xgboost(data), train_lightgbm(data), train_torch(data), train_baseline(data)]
+    candidates = [
+        train_xgboost(data),
+        train_lightgbm(data),
+        train_torch(data),
+        train_baseline(data),
+    ]
     verdict = gate_challenger(data, [c.operator.task_id for c in candidates])
     candidates >> verdict
     promote_model(verdict)

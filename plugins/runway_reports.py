@@ -22,7 +22,11 @@ for folder in (settings.reports_dir, settings.gx_dir):
     folder.mkdir(parents=True, exist_ok=True)
 
 app = FastAPI(title="Runway reports")
-app.mount("/reports", StaticFiles(directory=settings.reports_dir, html=True, check_dir=False), name="reports")
+app.mount(
+    "/reports",
+    StaticFiles(directory=settings.reports_dir, html=True, check_dir=False),
+    name="reports",
+)
 app.mount("/gx", StaticFiles(directory=settings.gx_dir, html=True, check_dir=False), name="gx")
 
 
@@ -53,6 +57,17 @@ class RunwayReportsPlugin(AirflowPlugin):
     name = "runway_reports"
     fastapi_apps = [{"app": app, "url_prefix": "/runway", "name": "Runway reports"}]
     external_views = [
-        {"name": "Runway reports", "href": "/runway/", "destination": "nav", "url_route": "runway-reports", "category": "browse"},
-        {"name": "MLflow", "href": "http://127.0.0.1:5000", "destination": "nav", "category": "browse"},
+        {
+            "name": "Runway reports",
+            "href": "/runway/",
+            "destination": "nav",
+            "url_route": "runway-reports",
+            "category": "browse",
+        },
+        {
+            "name": "MLflow",
+            "href": "http://127.0.0.1:5000",
+            "destination": "nav",
+            "category": "browse",
+        },
     ]

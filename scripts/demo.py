@@ -30,7 +30,13 @@ from runway.io import write_text_atomic
 from runway.local_airflow import LocalAirflow
 from runway.settings import load_settings
 
-DAGS = ["feature_pipeline", "training_pipeline", "batch_scoring", "model_monitoring", "model_rollback"]
+DAGS = [
+    "feature_pipeline",
+    "training_pipeline",
+    "batch_scoring",
+    "model_monitoring",
+    "model_rollback",
+]
 HISTORY_DAYS = 70  # features of the first 28 days warm the windows up; training uses the last 42
 TIMINGS: list[tuple[str, float]] = []
 
@@ -49,10 +55,15 @@ def run_dag(api, dag_id: str, conf: dict, note: str) -> dict:
     started = time.monotonic()
     run = api.wait(dag_id, run_id)
     states = api.task_states(dag_id, run_id)
-    print(f"    {dag_id:18s} {run['state']:8s} {time.monotonic() - started:5.0f} s  {json.dumps(conf)}", flush=True)
+    print(
+        f"    {dag_id:18s} {run['state']:8s} {time.monotonic() - started:5.0f} s  {json.dumps(conf)}",
+        flush=True,
+    )
     if run["state"] != "success":
         failed = [t for t, s in states.items() if s not in ("success", "skipped")]
-        raise SystemExit(f"{dag_id} run {run_id} {run['state']} at {failed}: see the task logs in the UI")
+        raise SystemExit(
+            f"{dag_id} run {run_id} {run['state']} at {failed}: see the task logs in the UI"
+        )
     return {"run_id": run_id, "states": states}
 
 
@@ -65,8 +76,18 @@ def wait_for_triggered_training(api, since: set[str]) -> list[dict]:
         done = api.wait("training_pipeline", run["dag_run_id"])
         states = api.task_states("training_pipeline", run["dag_run_id"])
         conf = done.get("conf") or {}
-        print(f"    training_pipeline  {done['state']:8s} triggered by monitoring: {conf.get('reason')}", flush=True)
-        events.append({"run_id": run["dag_run_id"], "state": done["state"], "promoted": states.get("promote_model") == "success", "reason": conf.get("reason")})
+        print(
+            f"    training_pipeline  {done['state']:8s} triggered by monitoring: {conf.get('reason')}",
+            flush=True,
+        )
+        events.append(
+            {
+                "run_id": run["dag_run_id"],
+                "state": done["state"],
+                "promoted": states.get("promote_model") == "success",
+                "reason": conf.get("reason"),
+            }
+        )
         since.add(run["dag_run_id"])
     return events
 
@@ -76,18 +97,38 @@ def show_online_features(settings, day: dt.date, count: int = 5) -> None:
     import pandas as pd
 
     from runway import contracts, entities
+    from runway.features import sources
     from runway.features import store as feature_store
     from runway.scoring import batch as scoring
-    from runway.features import sources
 
     source = sources.prepare_source(settings.source_dir, settings.replay_shift, settings.scale)
-    flights = scoring.scheduled_flights(source, day).dropna(subset=["tailnum"]).sample(count, random_state=7)
+    flights = (
+        scoring.scheduled_flights(source, day)
+        .dropna(subset=["tailnum"])
+        .sample(count, random_state=7)
+    )
     rows = entities.entity_rows(flights, with_label=False)
-    online = feature_store.online_features(feature_store.get_store(settings), rows[list(contracts.ENTITY_COLUMNS)].to_dict("records"))
-    shown = ["carrier_delay_rate_7d", "origin_delay_rate_1d", "route_delay_rate_28d", "plane_flights_7d", "plane_year", "wx_visib", "wx_wind_speed"]
-    print(f"    online features of {count} real flights scheduled on {day} ({len(contracts.ALL_FEATURES)} in the service; a few shown):")
+    online = feature_store.online_features(
+        feature_store.get_store(settings), rows[list(contracts.ENTITY_COLUMNS)].to_dict("records")
+    )
+    shown = [
+        "carrier_delay_rate_7d",
+        "origin_delay_rate_1d",
+        "route_delay_rate_28d",
+        "plane_flights_7d",
+        "plane_year",
+        "wx_visib",
+        "wx_wind_speed",
+    ]
+    print(
+        f"    online features of {count} real flights scheduled on {day} ({len(contracts.ALL_FEATURES)} in the service; a few shown):"
+    )
     with pd.option_context("display.width", 220):
-        print(pd.concat([rows[["flight_id"]], online[shown]], axis=1).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(
+            pd.concat([rows[["flight_id"]], online[shown]], axis=1).to_string(
+                index=False, float_format=lambda v: f"{v:.3f}"
+            )
+        )
 
 
 def retrainings(settings) -> list[dict]:
@@ -95,10 +136,15 @@ def retrainings(settings) -> list[dict]:
     from runway.registry import GATE_PASSED_TAG, TAG_PREFIX, versions_by_training_end
 
     return [
-        {"day": end, "version": version, "passed": tags[GATE_PASSED_TAG] == "true",
-         "summary": tags.get(f"{TAG_PREFIX}gate_summary", "")}
-        for end, version, tags in versions_by_training_end(tracking_uri=settings.mlflow_uri,
-                                                           model_name=settings.model_name)
+        {
+            "day": end,
+            "version": version,
+            "passed": tags[GATE_PASSED_TAG] == "true",
+            "summary": tags.get(f"{TAG_PREFIX}gate_summary", ""),
+        }
+        for end, version, tags in versions_by_training_end(
+            tracking_uri=settings.mlflow_uri, model_name=settings.model_name
+        )
         if GATE_PASSED_TAG in tags
     ]
 
@@ -115,9 +161,14 @@ def summarize(settings, chunks: list[dict]) -> None:
         metrics = pd.DataFrame(conn.execute(sa.select(sql.monitoring_metrics)).mappings().all())
         scored = pd.DataFrame(
             conn.execute(
-                sa.select(sql.predictions.c.flight_date, sql.predictions.c.model_alias, sa.func.count().label("n"))
-                .group_by(sql.predictions.c.flight_date, sql.predictions.c.model_alias)
-            ).mappings().all()
+                sa.select(
+                    sql.predictions.c.flight_date,
+                    sql.predictions.c.model_alias,
+                    sa.func.count().label("n"),
+                ).group_by(sql.predictions.c.flight_date, sql.predictions.c.model_alias)
+            )
+            .mappings()
+            .all()
         )
     for frame, column in ((metrics, "day"), (scored, "flight_date")):
         if len(frame):
@@ -125,22 +176,42 @@ def summarize(settings, chunks: list[dict]) -> None:
     events = retrainings(settings)
     rows = []
     for chunk in chunks:
-        start, end = dt.date.fromisoformat(str(chunk["start"])), dt.date.fromisoformat(str(chunk["end"]))
-        m = metrics[(metrics["day"] >= start) & (metrics["day"] <= end)] if len(metrics) else metrics
-        s = scored[(scored["flight_date"] >= start) & (scored["flight_date"] <= end)] if len(scored) else scored
+        start, end = (
+            dt.date.fromisoformat(str(chunk["start"])),
+            dt.date.fromisoformat(str(chunk["end"])),
+        )
+        m = (
+            metrics[(metrics["day"] >= start) & (metrics["day"] <= end)]
+            if len(metrics)
+            else metrics
+        )
+        s = (
+            scored[(scored["flight_date"] >= start) & (scored["flight_date"] <= end)]
+            if len(scored)
+            else scored
+        )
         pick = lambda name: m[m["metric"] == name]["value"].dropna()  # noqa: E731
         retrained = [e for e in events if start <= e["day"] <= end]
         rows.append(
             {
                 "days": f"{start}..{end}",
-                "flights scored": int(s[s["model_alias"] == "champion"]["n"].sum()) if len(s) else 0,
-                "realized AUC (day mean)": round(pick("realized_day_auc").mean(), 3) if len(pick("realized_day_auc")) else None,
-                "drift share (mean)": round(pick("drift_share").mean(), 3) if len(pick("drift_share")) else None,
-                "champion": ",".join(f"v{v}" for v in sorted(m["model_version"].unique())) if len(m) else "",
+                "flights scored": int(s[s["model_alias"] == "champion"]["n"].sum())
+                if len(s)
+                else 0,
+                "realized AUC (day mean)": round(pick("realized_day_auc").mean(), 3)
+                if len(pick("realized_day_auc"))
+                else None,
+                "drift share (mean)": round(pick("drift_share").mean(), 3)
+                if len(pick("drift_share"))
+                else None,
+                "champion": ",".join(f"v{v}" for v in sorted(m["model_version"].unique()))
+                if len(m)
+                else "",
                 "retraining": "; ".join(
                     f"v{e['version']} {'promoted' if e['passed'] else 'rejected: ' + e['summary'].split('failed: ')[-1]}"
                     for e in retrained
-                ) or "-",
+                )
+                or "-",
             }
         )
     table = pd.DataFrame(rows)
@@ -151,13 +222,27 @@ def summarize(settings, chunks: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--start", type=dt.date.fromisoformat, help="first day of history (default: loop start - 70 days)")
-    parser.add_argument("--end", type=dt.date.fromisoformat, help="last simulated day (default: June's last, replayed)")
-    parser.add_argument("--loop-days", type=int, default=28, help="simulated days after the history (default 28)")
-    parser.add_argument("--chunk-days", type=int, default=7, help="days per scoring/monitoring cycle")
+    parser.add_argument(
+        "--start",
+        type=dt.date.fromisoformat,
+        help="first day of history (default: loop start - 70 days)",
+    )
+    parser.add_argument(
+        "--end",
+        type=dt.date.fromisoformat,
+        help="last simulated day (default: June's last, replayed)",
+    )
+    parser.add_argument(
+        "--loop-days", type=int, default=28, help="simulated days after the history (default 28)"
+    )
+    parser.add_argument(
+        "--chunk-days", type=int, default=7, help="days per scoring/monitoring cycle"
+    )
     parser.add_argument("--n-trials", type=int, default=6, help="Optuna trials per family")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--summary-only", action="store_true", help="print the summary of the last run and stop")
+    parser.add_argument(
+        "--summary-only", action="store_true", help="print the summary of the last run and stop"
+    )
     args = parser.parse_args()
 
     settings = load_settings()
@@ -174,11 +259,22 @@ def main() -> None:
     if loop_start > end:
         raise SystemExit(f"--start {history_start} leaves no days to simulate before --end {end}")
     if args.summary_only:
-        cycles = [loop_start + dt.timedelta(days=i) for i in range(0, (end - loop_start).days + 1, args.chunk_days)]
-        summarize(settings, [{"start": c, "end": min(c + dt.timedelta(days=args.chunk_days - 1), end)} for c in cycles])
+        cycles = [
+            loop_start + dt.timedelta(days=i)
+            for i in range(0, (end - loop_start).days + 1, args.chunk_days)
+        ]
+        summarize(
+            settings,
+            [
+                {"start": c, "end": min(c + dt.timedelta(days=args.chunk_days - 1), end)}
+                for c in cycles
+            ],
+        )
         return
     print(f"Runway demo: profile {settings.profile}, state in {settings.home}")
-    print(f"history {history_start}..{history_end}; simulated days {loop_start}..{end} in {args.chunk_days}-day cycles")
+    print(
+        f"history {history_start}..{history_end}; simulated days {loop_start}..{end} in {args.chunk_days}-day cycles"
+    )
 
     airflow = LocalAirflow(settings.home / "airflow", port=args.port, use_schedules=False)
     with stage("start Airflow (api-server, scheduler, dag-processor, triggerer)"):
@@ -189,14 +285,25 @@ def main() -> None:
             api.unpause(dag_id)
 
     with stage(f"bootstrap features {history_start}..{history_end}"):
-        run_dag(api, "feature_pipeline", {"start": str(history_start), "end": str(history_end)}, "demo: bootstrap")
+        run_dag(
+            api,
+            "feature_pipeline",
+            {"start": str(history_start), "end": str(history_end)},
+            "demo: bootstrap",
+        )
     known_training: set[str] = {r["dag_run_id"] for r in api.runs("training_pipeline")}
     with stage("train the first champion"):
         window_start = history_end - dt.timedelta(days=41)
         run = run_dag(
-            api, "training_pipeline",
-            {"window_start": str(window_start), "window_end": str(history_end), "n_trials": args.n_trials,
-             "timeout_minutes": 2, "reason": "demo: first champion"},
+            api,
+            "training_pipeline",
+            {
+                "window_start": str(window_start),
+                "window_end": str(history_end),
+                "n_trials": args.n_trials,
+                "timeout_minutes": 2,
+                "reason": "demo: first champion",
+            },
             "demo: first champion",
         )
         known_training.add(run["run_id"])
@@ -224,12 +331,20 @@ def main() -> None:
         print(f"  {seconds:6.0f} s  {name}")
     print(f"  {sum(s for _, s in TIMINGS):6.0f} s  total")
     write_text_atomic(  # the benchmark harness reads it (bench/figures/demo.py)
-        json.dumps({"stages": dict(TIMINGS), "total_s": sum(s for _, s in TIMINGS), "chunks": chunks}, default=str, indent=1),
+        json.dumps(
+            {"stages": dict(TIMINGS), "total_s": sum(s for _, s in TIMINGS), "chunks": chunks},
+            default=str,
+            indent=1,
+        ),
         settings.home / "demo_timings.json",
     )
-    print(f"\nAirflow UI:  {airflow.url}  (user admin, password in {airflow.home / 'passwords.json'})")
+    print(
+        f"\nAirflow UI:  {airflow.url}  (user admin, password in {airflow.home / 'passwords.json'})"
+    )
     print(f"MLflow UI:   make mlflow, then http://127.0.0.1:5000  (store {settings.mlflow_uri})")
-    print(f"Reports:     {settings.reports_dir}/monitoring/  and Great Expectations Data Docs in {settings.gx_dir}")
+    print(
+        f"Reports:     {settings.reports_dir}/monitoring/  and Great Expectations Data Docs in {settings.gx_dir}"
+    )
     print("Airflow keeps running for the UI; `make stop` ends it.")
 
 

@@ -28,6 +28,9 @@ import pytest  # noqa: E402
 def airflow_db():
     """The tests' own Airflow metadata DB (SQLite in the scratch folder), migrated once."""
     subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=600
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        timeout=600,
     )
     return SCRATCH / "airflow"

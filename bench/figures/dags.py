@@ -33,21 +33,29 @@ with DAG("bench_minimal", schedule=None, start_date=dt.datetime(2026, 1, 1, tzin
 
 
 def _env(airflow_home: Path, dags_folder: Path | None = None) -> dict[str, str]:
-    env = child_env({
-        "RUNWAY_REPO": str(REPO),
-        "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW_CONFIG": str(REPO / "airflow.cfg"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    })
+    env = child_env(
+        {
+            "RUNWAY_REPO": str(REPO),
+            "AIRFLOW_HOME": str(airflow_home),
+            "AIRFLOW_CONFIG": str(REPO / "airflow.cfg"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+    )
     if dags_folder is not None:
         env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_folder)
     return env
 
 
 def _report(env: dict[str, str]) -> list[dict]:
-    out = subprocess.run([sys.executable, "-m", "airflow", "dags", "report", "-o", "json"], env=env, cwd=REPO,
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-m", "airflow", "dags", "report", "-o", "json"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"airflow dags report exited {out.returncode}: {out.stderr[-2000:]}")
     line = next((x for x in out.stdout.splitlines() if x.startswith("[")), None)
@@ -76,12 +84,22 @@ def run(ctx: Context) -> Figure:
     env = _env(home)
     ctx.say("dags: airflow db migrate (scratch AIRFLOW_HOME)")
     t0 = time.perf_counter()
-    migrate = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, cwd=REPO,
-                             capture_output=True, text=True, timeout=900)
+    migrate = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if migrate.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed: {migrate.stderr[-2000:]}")
-    fig.params = {"airflow_home": str(home), "db_migrate_s": round(time.perf_counter() - t0, 1),
-                  "repeats": ctx.repeats, "report": "airflow dags report -o json"}
+    fig.params = {
+        "airflow_home": str(home),
+        "db_migrate_s": round(time.perf_counter() - t0, 1),
+        "repeats": ctx.repeats,
+        "report": "airflow dags report -o json",
+    }
     per_file: dict[str, list[float]] = {}
     floor, report_wall = [], []
     for rep in range(ctx.repeats):
@@ -100,13 +118,25 @@ def run(ctx: Context) -> Figure:
         fig.measure(name, "dags report", "parse_s", per_file[name], "s")
     fig.measure("minimal DAG (floor)", "dags report", "parse_s", floor, "s")
     fig.measure("whole `airflow dags report` command", "wall", "seconds", report_wall, "s")
-    slowest = max(per_file, key=lambda n: fig.get(n, "dags report", "parse_s")) if per_file else None
+    slowest = (
+        max(per_file, key=lambda n: fig.get(n, "dags report", "parse_s")) if per_file else None
+    )
     worst = fig.get(slowest, "dags report", "parse_s") if slowest else None
     worst_max = max(max(v) for v in per_file.values()) if per_file else None
-    fig.add_ratio(f"slowest file ({slowest}) / minimal DAG", worst, fig.get("minimal DAG (floor)", "dags report",
-                                                                             "parse_s"), "x the floor")
+    fig.add_ratio(
+        f"slowest file ({slowest}) / minimal DAG",
+        worst,
+        fig.get("minimal DAG (floor)", "dags report", "parse_s"),
+        "x the floor",
+    )
     fig.target(f"every file parses in < 0.5 s (slowest median: {slowest})", worst, "<=", 0.5, "s")
-    fig.target("every file parses in < 0.5 s in every repeat (slowest single parse)", worst_max, "<=", 0.5, "s")
+    fig.target(
+        "every file parses in < 0.5 s in every repeat (slowest single parse)",
+        worst_max,
+        "<=",
+        0.5,
+        "s",
+    )
     ctx.say("dags: heavy-import checks")
     heavy = {}
     probe_env = _env(home)
@@ -114,11 +144,29 @@ def run(ctx: Context) -> Figure:
     together = loaded_heavy(paths, probe_env)  # none loaded by all of them: none by any one
     for path in paths:
         loaded = loaded_heavy([path], probe_env) if together else []
-        heavy[path.name] = {"top_level_imports": top_level_heavy(path), "modules_loaded_by_parsing": loaded}
-    clean = all(not v["top_level_imports"] and not v["modules_loaded_by_parsing"] for v in heavy.values())
-    fig.check("no heavy import at top level (AST) and none loaded by parsing (fresh interpreter)", clean, heavy)
+        heavy[path.name] = {
+            "top_level_imports": top_level_heavy(path),
+            "modules_loaded_by_parsing": loaded,
+        }
+    clean = all(
+        not v["top_level_imports"] and not v["modules_loaded_by_parsing"] for v in heavy.values()
+    )
+    fig.check(
+        "no heavy import at top level (AST) and none loaded by parsing (fresh interpreter)",
+        clean,
+        heavy,
+    )
     fig.params["heavy_modules"] = sorted(HEAVY)
-    fig.target("files with a heavy import (top level or loaded by parsing)",
-               float(sum(bool(v["top_level_imports"] or v["modules_loaded_by_parsing"]) for v in heavy.values())),
-               "<=", 0.0, "files")
+    fig.target(
+        "files with a heavy import (top level or loaded by parsing)",
+        float(
+            sum(
+                bool(v["top_level_imports"] or v["modules_loaded_by_parsing"])
+                for v in heavy.values()
+            )
+        ),
+        "<=",
+        0.0,
+        "files",
+    )
     return fig

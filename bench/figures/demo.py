@@ -31,7 +31,11 @@ def parse(data: dict) -> tuple[list[tuple[str, float]], float, dict]:
         raise ValueError('demo timings must look like {"stages": {name: seconds}, "total_s": ...}')
     stages = [(str(name), float(seconds)) for name, seconds in data["stages"].items()]
     total = float(data.get("total_s", sum(s for _, s in stages)))
-    extra = {k: v for k, v in data.items() if k not in ("stages", "total_s") and not isinstance(v, (list, dict))}
+    extra = {
+        k: v
+        for k, v in data.items()
+        if k not in ("stages", "total_s") and not isinstance(v, (list, dict))
+    }
     return stages, total, extra
 
 
@@ -46,12 +50,22 @@ def run(ctx: Context) -> Figure:
     fig.params = {"timings_file": str(path)}
     if not path.exists():
         fig.status = "not measured"
-        fig.notes.append(f"{path} not found: run `make demo` first (it writes its stage timings there)")
-        fig.target("whole loop <= 15 min after install", None, "<=", float(LIMIT_S), "s",
-                   reason=f"not measured: {path.name} absent")
+        fig.notes.append(
+            f"{path} not found: run `make demo` first (it writes its stage timings there)"
+        )
+        fig.target(
+            "whole loop <= 15 min after install",
+            None,
+            "<=",
+            float(LIMIT_S),
+            "s",
+            reason=f"not measured: {path.name} absent",
+        )
         return fig
     stages, total, extra = parse(json.loads(path.read_text()))
-    modified = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).isoformat(timespec="seconds")
+    modified = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).isoformat(
+        timespec="seconds"
+    )
     fig.params.update({"written_at": modified, **extra})
     for name, seconds in stages:
         fig.measure(name, "make demo", "seconds", [seconds], "s")

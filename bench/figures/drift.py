@@ -41,35 +41,77 @@ def run(ctx: Context) -> Figure:
     reference = world.featured_frame(ref_start, ref_end, ctx.log)
     current = world.featured_frame(cur_start, cur_end, ctx.log)
     label_month = "a month" if not ctx.quick else "a week (--quick)"
-    fig.params = {"reference": f"{ref_start}..{ref_end}", "day": str(cur_start), "month": f"{cur_start}..{cur_end}",
-                  "repeats": ctx.repeats, "warm_calls": 1 if ctx.quick else WARM_CALLS}
+    fig.params = {
+        "reference": f"{ref_start}..{ref_end}",
+        "day": str(cur_start),
+        "month": f"{cur_start}..{cur_end}",
+        "repeats": ctx.repeats,
+        "warm_calls": 1 if ctx.quick else WARM_CALLS,
+    }
     samples: dict[tuple[str, str, str], list[float]] = {}
     for rep in range(ctx.repeats):
         ctx.say(f"drift: run {rep + 1}/{ctx.repeats}")
-        result = run_child("bench.figures.drift:drift_child",
-                           {"reference": str(reference), "current": str(current), "day": str(cur_start),
-                            "scratch": str(world.scratch), "warm_calls": 1 if ctx.quick else WARM_CALLS},
-                           env=world.env(), log=ctx.log)
+        result = run_child(
+            "bench.figures.drift:drift_child",
+            {
+                "reference": str(reference),
+                "current": str(current),
+                "day": str(cur_start),
+                "scratch": str(world.scratch),
+                "warm_calls": 1 if ctx.quick else WARM_CALLS,
+            },
+            env=world.env(),
+            log=ctx.log,
+        )
         fig.params.update(result["params"])
         for case, by in result["seconds"].items():
             for key, value in by.items():
                 contender, metric = key.split(":")
-                samples.setdefault((case if case == "a day" else label_month, contender, metric), []).append(value)
+                samples.setdefault(
+                    (case if case == "a day" else label_month, contender, metric), []
+                ).append(value)
     for (case, contender, metric), values in samples.items():
         fig.measure(case, contender, metric, values, "s")
     for case in ("a day", label_month):
-        fig.add_ratio(f"{case}: drift_report warm / scipy", fig.get(case, "drift_report", "warm_s"),
-                      fig.get(case, "scipy", "warm_s"), "x the baseline's time")
-    fig.add_ratio("a day: daily check / scipy, first call in a fresh process",
-                  fig.get("a day", "drift_daily", "first_call_s"), fig.get("a day", "scipy", "first_call_s"),
-                  "x (Evidently's import included: what a monitoring task pays)")
-    fig.target("a day: the daily check (DriftedColumnsCount, no HTML: what monitoring runs per day) <= 10 s, first call",
-               fig.get("a day", "drift_daily", "first_call_s"), "<=", 10.0, "s")
-    fig.add_ratio("a day: daily check warm / scipy", fig.get("a day", "drift_daily", "warm_s"),
-                  fig.get("a day", "scipy", "warm_s"), "x the baseline's time")
-    fig.target("a day: drift_report <= 10 s, first call (after the daily check imported Evidently)",
-               fig.get("a day", "drift_report", "first_call_s"), "<=", 10.0, "s")
-    fig.target("a day: drift_report <= 10 s (warm)", fig.get("a day", "drift_report", "warm_s"), "<=", 10.0, "s")
+        fig.add_ratio(
+            f"{case}: drift_report warm / scipy",
+            fig.get(case, "drift_report", "warm_s"),
+            fig.get(case, "scipy", "warm_s"),
+            "x the baseline's time",
+        )
+    fig.add_ratio(
+        "a day: daily check / scipy, first call in a fresh process",
+        fig.get("a day", "drift_daily", "first_call_s"),
+        fig.get("a day", "scipy", "first_call_s"),
+        "x (Evidently's import included: what a monitoring task pays)",
+    )
+    fig.target(
+        "a day: the daily check (DriftedColumnsCount, no HTML: what monitoring runs per day) <= 10 s, first call",
+        fig.get("a day", "drift_daily", "first_call_s"),
+        "<=",
+        10.0,
+        "s",
+    )
+    fig.add_ratio(
+        "a day: daily check warm / scipy",
+        fig.get("a day", "drift_daily", "warm_s"),
+        fig.get("a day", "scipy", "warm_s"),
+        "x the baseline's time",
+    )
+    fig.target(
+        "a day: drift_report <= 10 s, first call (after the daily check imported Evidently)",
+        fig.get("a day", "drift_report", "first_call_s"),
+        "<=",
+        10.0,
+        "s",
+    )
+    fig.target(
+        "a day: drift_report <= 10 s (warm)",
+        fig.get("a day", "drift_report", "warm_s"),
+        "<=",
+        10.0,
+        "s",
+    )
     return fig
 
 
@@ -132,6 +174,13 @@ def drift_child(reference: str, current: str, day: str, scratch: str, warm_calls
                 if name == "drift_report":
                     shares[case] = out["drift_share"]
             seconds[case] = timings
-    return {"seconds": seconds, "params": {"reference_rows": len(ref), "day_rows": len(one_day),
-                                           "month_rows": len(month), "sample_rows": sample,
-                                           "drift_share": shares}}
+    return {
+        "seconds": seconds,
+        "params": {
+            "reference_rows": len(ref),
+            "day_rows": len(one_day),
+            "month_rows": len(month),
+            "sample_rows": sample,
+            "drift_share": shares,
+        },
+    }

@@ -27,8 +27,10 @@ def run(ctx: Context) -> Figure:
         name="online",
         title="Online features: latency for 1 and 100 flights",
         contender="runway.features.store.online_features (feature service flight_delay_v1)",
-        baselines=["the other online store (SQLite local / Redis cluster)",
-                   "floor: the provider's online_read of the same keys, per view"],
+        baselines=[
+            "the other online store (SQLite local / Redis cluster)",
+            "floor: the provider's online_read of the same keys, per view",
+        ],
     )
     world = ctx.world(1)
     start, end = ctx.range(ctx.args.retrieval_range)
@@ -36,9 +38,19 @@ def run(ctx: Context) -> Figure:
     ctx.say(f"online: preparing features of {day} and the flights of {end}")
     world.features(day, day, ctx.log)
     world.land(end, end, ctx.log)
-    fig.params = {"materialized_day": str(day), "flights_of": str(end), "calls_per_size": ctx.args.online_calls,
-                  "repeats": ctx.repeats, "redis": ctx.args.redis_url}
-    samples = {(s, n, q): [] for s in STORES for n in SIZES for q in ("p50", "p95", "p99", "floor_p50", "floor_p99")}
+    fig.params = {
+        "materialized_day": str(day),
+        "flights_of": str(end),
+        "calls_per_size": ctx.args.online_calls,
+        "repeats": ctx.repeats,
+        "redis": ctx.args.redis_url,
+    }
+    samples = {
+        (s, n, q): []
+        for s in STORES
+        for n in SIZES
+        for q in ("p50", "p95", "p99", "floor_p50", "floor_p99")
+    }
     materialize = {s: [] for s in STORES}
     errors = {}
     try:
@@ -48,10 +60,19 @@ def run(ctx: Context) -> Figure:
                     continue
                 ctx.say(f"online: {store} run {rep + 1}/{ctx.repeats}")
                 try:
-                    result = run_child("bench.figures.online:online_child",
-                                       {"kind": store, "redis_url": ctx.args.redis_url, "day": str(day),
-                                        "flights_day": str(end), "calls": ctx.args.online_calls},
-                                       env=world.env(), log=ctx.log, timeout=1800)
+                    result = run_child(
+                        "bench.figures.online:online_child",
+                        {
+                            "kind": store,
+                            "redis_url": ctx.args.redis_url,
+                            "day": str(day),
+                            "flights_day": str(end),
+                            "calls": ctx.args.online_calls,
+                        },
+                        env=world.env(),
+                        log=ctx.log,
+                        timeout=1800,
+                    )
                 except Exception as err:  # noqa: BLE001 - Redis down must not cost SQLite's figure
                     errors[store] = f"{type(err).__name__}: {str(err)[-800:]}"
                     continue
@@ -80,12 +101,26 @@ def run(ctx: Context) -> Figure:
     for n, limit in ((1, 5.0), (100, 25.0)):
         case = f"{n} flight{'s' if n > 1 else ''}"
         for store in STORES:
-            fig.add_ratio(f"{case}: {store} p50 / its floor p50", fig.get(case, store, "p50_ms"),
-                          fig.get(case, f"{store} floor", "p50_ms"), "x the store's own read (Feast's overhead)")
-            fig.target(f"{case}: {store} p99 <= {limit:g} ms", fig.get(case, store, "p99_ms"), "<=", limit, "ms",
-                       reason=None if store not in errors else "store not reachable")
-        fig.add_ratio(f"{case}: redis / sqlite p99", fig.get(case, "redis", "p99_ms"),
-                      fig.get(case, "sqlite", "p99_ms"), "x (below 1: Redis faster)")
+            fig.add_ratio(
+                f"{case}: {store} p50 / its floor p50",
+                fig.get(case, store, "p50_ms"),
+                fig.get(case, f"{store} floor", "p50_ms"),
+                "x the store's own read (Feast's overhead)",
+            )
+            fig.target(
+                f"{case}: {store} p99 <= {limit:g} ms",
+                fig.get(case, store, "p99_ms"),
+                "<=",
+                limit,
+                "ms",
+                reason=None if store not in errors else "store not reachable",
+            )
+        fig.add_ratio(
+            f"{case}: redis / sqlite p99",
+            fig.get(case, "redis", "p99_ms"),
+            fig.get(case, "sqlite", "p99_ms"),
+            "x (below 1: Redis faster)",
+        )
     return fig
 
 
@@ -111,10 +146,16 @@ def redis_store(settings, url: str):
     config = RepoConfig(
         project=feature_store.PROJECT,
         provider="local",
-        registry={"registry_type": "file", "path": str(settings.feast_dir / "registry-redis.db"),
-                  "cache_ttl_seconds": 60},
+        registry={
+            "registry_type": "file",
+            "path": str(settings.feast_dir / "registry-redis.db"),
+            "cache_ttl_seconds": 60,
+        },
         offline_store={"type": "duckdb"},
-        online_store={"type": "redis", "connection_string": feature_store._redis_connection_string(url)},
+        online_store={
+            "type": "redis",
+            "connection_string": feature_store._redis_connection_string(url),
+        },
         entity_key_serialization_version=3,
         repo_path=settings.feature_repo_dir,
     )
@@ -130,9 +171,13 @@ def _floor(store, views, batch: list[dict]) -> None:
     for view in views:
         join_keys = [c.name for c in view.entity_columns]
         entity_keys = [
-            EntityKey(join_keys=join_keys, entity_values=[
-                Value(int64_val=int(row[k])) if k == "hour" else Value(string_val=str(row[k])) for k in join_keys
-            ])
+            EntityKey(
+                join_keys=join_keys,
+                entity_values=[
+                    Value(int64_val=int(row[k])) if k == "hour" else Value(string_val=str(row[k]))
+                    for k in join_keys
+                ],
+            )
             for row in batch
         ]
         provider.online_read(config=store.config, table=view, entity_keys=entity_keys)
@@ -142,17 +187,20 @@ def online_child(kind: str, redis_url: str, day: str, flights_day: str, calls: i
     import random
 
     from runway import entities
-    from runway.features import store as feature_store
     from runway.days import end_of_day_utc
+    from runway.features import store as feature_store
     from runway.settings import load_settings
 
     settings = load_settings()
-    store = feature_store.get_store(settings) if kind == "sqlite" else redis_store(settings, redis_url)
+    store = (
+        feature_store.get_store(settings) if kind == "sqlite" else redis_store(settings, redis_url)
+    )
     feature_store.apply_definitions(store)
     materialized = dt.date.fromisoformat(day)
     t0 = time.perf_counter()
-    feature_store.materialize_interval(store, end_of_day_utc(materialized - dt.timedelta(days=1)),
-                                       end_of_day_utc(materialized))
+    feature_store.materialize_interval(
+        store, end_of_day_utc(materialized - dt.timedelta(days=1)), end_of_day_utc(materialized)
+    )
     materialize_s = time.perf_counter() - t0
     flights = entities.read_flights(settings.raw_dir, [dt.date.fromisoformat(flights_day)])
     rows = entities.entity_rows(flights, with_label=False).to_dict("records")
@@ -179,7 +227,14 @@ def online_child(kind: str, redis_url: str, day: str, flights_day: str, calls: i
             flo.append((time.perf_counter() - t0) * 1000)
         latency[str(n)], floor[str(n)] = lat, flo
     sample = feature_store.online_features(store, batch(0, 100))
-    features = [c for c in sample.columns if c not in ("carrier", "origin", "route", "tailnum", "hour")]
+    features = [
+        c for c in sample.columns if c not in ("carrier", "origin", "route", "tailnum", "hour")
+    ]
     coverage = float(sample[features].notna().to_numpy().mean())
-    return {"materialize_s": materialize_s, "latency_ms": latency, "floor_ms": floor,
-            "coverage": round(coverage, 4), "flights": len(rows)}
+    return {
+        "materialize_s": materialize_s,
+        "latency_ms": latency,
+        "floor_ms": floor,
+        "coverage": round(coverage, 4),
+        "flights": len(rows),
+    }

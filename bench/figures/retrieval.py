@@ -31,14 +31,20 @@ def run(ctx: Context) -> Figure:
         baselines=["duckdb (bench.asof: one ASOF LEFT JOIN per feature table, TTLs applied)"],
     )
     start, end = ctx.range(ctx.args.retrieval_range)
-    fig.params = {"entity_flights": f"{start}..{end}", "scales": ctx.args.retrieval_scales, "repeats": ctx.repeats}
+    fig.params = {
+        "entity_flights": f"{start}..{end}",
+        "scales": ctx.args.retrieval_scales,
+        "repeats": ctx.repeats,
+    }
     labels = []
     for scale in ctx.args.retrieval_scales:
         world = ctx.world(scale)
         label = f"{scale}x"
         labels.append(label)
         last_feature_day = end - dt.timedelta(days=1)  # flights of D see features up to D-1
-        ctx.say(f"retrieval {label}: preparing features {world.ttl_start(start)}..{last_feature_day} and entity rows")
+        ctx.say(
+            f"retrieval {label}: preparing features {world.ttl_start(start)}..{last_feature_day} and entity rows"
+        )
         world.features(world.ttl_start(start), last_feature_day, ctx.log)
         entities = world.entity_frame(start, end, ctx.log)
         out_dir = world.scratch / f"retrieval-{start}-{end}"
@@ -48,8 +54,12 @@ def run(ctx: Context) -> Figure:
             for contender in CONTENDERS:
                 ctx.say(f"retrieval {label}: {contender} run {rep + 1}/{ctx.repeats}")
                 save = str(out_dir / f"{contender}.parquet") if rep == 0 else None
-                result = run_child(f"bench.figures.retrieval:{contender}_child",
-                                   {"entities": str(entities), "save": save}, env=world.env(), log=ctx.log)
+                result = run_child(
+                    f"bench.figures.retrieval:{contender}_child",
+                    {"entities": str(entities), "save": save},
+                    env=world.env(),
+                    log=ctx.log,
+                )
                 samples[contender]["s"].append(result["seconds"])
                 samples[contender]["rss"].append(result["peak_rss_mb"])
                 samples[contender]["grow"].append(result["peak_rss_mb"] - result["rss_before_mb"])
@@ -61,25 +71,53 @@ def run(ctx: Context) -> Figure:
             fig.measure(label, contender, "peak_rss_mb", s["rss"], "MiB")
             fig.measure(label, contender, "rss_growth_mb", s["grow"], "MiB")
             fig.measure(label, contender, "rows_per_s", [rows / v for v in s["s"]], "rows/s")
-        fig.add_ratio(f"{label}: feast / duckdb wall", fig.get(label, "feast", "wall_s"),
-                      fig.get(label, "duckdb", "wall_s"), "x the baseline's time")
-        fig.add_ratio(f"{label}: feast / duckdb peak RSS", fig.get(label, "feast", "peak_rss_mb"),
-                      fig.get(label, "duckdb", "peak_rss_mb"), "x the baseline's peak resident set")
-        fig.add_ratio(f"{label}: feast / duckdb RSS growth during the call", fig.get(label, "feast", "rss_growth_mb"),
-                      fig.get(label, "duckdb", "rss_growth_mb"), "x (the join's own memory, imports excluded)")
-        check = run_child("bench.figures.retrieval:compare_child",
-                          {"left": str(out_dir / "feast.parquet"), "right": str(out_dir / "duckdb.parquet")},
-                          log=ctx.log)
-        fig.check(f"{label}: feast rows == duckdb ASOF rows (same flights, order, every feature cell)",
-                  check["ok"], check)
+        fig.add_ratio(
+            f"{label}: feast / duckdb wall",
+            fig.get(label, "feast", "wall_s"),
+            fig.get(label, "duckdb", "wall_s"),
+            "x the baseline's time",
+        )
+        fig.add_ratio(
+            f"{label}: feast / duckdb peak RSS",
+            fig.get(label, "feast", "peak_rss_mb"),
+            fig.get(label, "duckdb", "peak_rss_mb"),
+            "x the baseline's peak resident set",
+        )
+        fig.add_ratio(
+            f"{label}: feast / duckdb RSS growth during the call",
+            fig.get(label, "feast", "rss_growth_mb"),
+            fig.get(label, "duckdb", "rss_growth_mb"),
+            "x (the join's own memory, imports excluded)",
+        )
+        check = run_child(
+            "bench.figures.retrieval:compare_child",
+            {"left": str(out_dir / "feast.parquet"), "right": str(out_dir / "duckdb.parquet")},
+            log=ctx.log,
+        )
+        fig.check(
+            f"{label}: feast rows == duckdb ASOF rows (same flights, order, every feature cell)",
+            check["ok"],
+            check,
+        )
     for label in labels:
-        fig.target(f"{label}: feast <= 2x duckdb time",
-                   ratio(fig.get(label, "feast", "wall_s"), fig.get(label, "duckdb", "wall_s")), "<=", 2.0, "x")
-        fig.target(f"{label}: feast <= 2x duckdb peak memory",
-                   ratio(fig.get(label, "feast", "peak_rss_mb"), fig.get(label, "duckdb", "peak_rss_mb")), "<=", 2.0,
-                   "x")
-    fig.notes.append("Peak memory is the whole process's (what a task needs); rss_growth_mb is the "
-                     "growth during the call alone.")
+        fig.target(
+            f"{label}: feast <= 2x duckdb time",
+            ratio(fig.get(label, "feast", "wall_s"), fig.get(label, "duckdb", "wall_s")),
+            "<=",
+            2.0,
+            "x",
+        )
+        fig.target(
+            f"{label}: feast <= 2x duckdb peak memory",
+            ratio(fig.get(label, "feast", "peak_rss_mb"), fig.get(label, "duckdb", "peak_rss_mb")),
+            "<=",
+            2.0,
+            "x",
+        )
+    fig.notes.append(
+        "Peak memory is the whole process's (what a task needs); rss_growth_mb is the "
+        "growth during the call alone."
+    )
     if ctx.quick:
         fig.notes.append("--quick: 1x, a week of flights")
     return fig
@@ -92,9 +130,16 @@ def _finish(result, seconds: float, imported: float, before: float, save: str | 
     peak = peak_rss_mb()
     if save:
         Path(save).parent.mkdir(parents=True, exist_ok=True)
-        result[["flight_id", contracts.EVENT_TIMESTAMP, *contracts.ALL_FEATURES]].to_parquet(save, index=False)
-    return {"seconds": seconds, "import_s": imported, "rss_before_mb": before, "peak_rss_mb": peak,
-            "rows": len(result)}
+        result[["flight_id", contracts.EVENT_TIMESTAMP, *contracts.ALL_FEATURES]].to_parquet(
+            save, index=False
+        )
+    return {
+        "seconds": seconds,
+        "import_s": imported,
+        "rss_before_mb": before,
+        "peak_rss_mb": peak,
+        "rows": len(result),
+    }
 
 
 def feast_child(entities: str, save: str | None) -> dict:
@@ -147,6 +192,11 @@ def compare_child(left: str, right: str) -> dict:
         x, y = a[features].to_numpy("float64"), b[features].to_numpy("float64")
         mismatched = int((~np.isclose(x, y, rtol=1e-12, atol=0.0, equal_nan=True)).sum())
     coverage = float(a[features].notna().to_numpy().mean()) if len(a) else 0.0
-    return {"ok": bool(same_rows and same_stamps and mismatched == 0 and len(a) > 0), "rows": len(a),
-            "rows_baseline": len(b), "same_flights_in_order": bool(same_rows), "mismatched_cells": mismatched,
-            "feature_coverage": round(coverage, 4)}
+    return {
+        "ok": bool(same_rows and same_stamps and mismatched == 0 and len(a) > 0),
+        "rows": len(a),
+        "rows_baseline": len(b),
+        "same_flights_in_order": bool(same_rows),
+        "mismatched_cells": mismatched,
+        "feature_coverage": round(coverage, 4),
+    }

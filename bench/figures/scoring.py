@@ -48,9 +48,11 @@ def run(ctx: Context) -> Figure:
         name="scoring",
         title="Scoring path: rows/s for a day and the full year",
         contender="pyfunc (mlflow.pyfunc.load_model(...).predict(frame), the batch-scoring path)",
-        baselines=["raw (xgboost Booster.inplace_predict on the scorer's prepared matrix)",
-                   "scorer (runway Scorer.predict_proba without the MLflow wrapper)",
-                   "raw-frame (inplace_predict on the prepared pandas categorical frame)"],
+        baselines=[
+            "raw (xgboost Booster.inplace_predict on the scorer's prepared matrix)",
+            "scorer (runway Scorer.predict_proba without the MLflow wrapper)",
+            "raw-frame (inplace_predict on the prepared pandas categorical frame)",
+        ],
     )
     world, train = train_frames(ctx)
     first, last = score_range(ctx)
@@ -59,19 +61,33 @@ def run(ctx: Context) -> Figure:
     scratch = Path(tempfile.mkdtemp(prefix="bench-mlflow-", dir=world.scratch))
     try:
         ctx.say("scoring: training and logging a quick xgboost model")
-        model = run_child("bench.figures.scoring:train_child", {"train": str(train), "mlflow_dir": str(scratch)},
-                          env=world.env(), log=ctx.log)
-        fig.params = {"training_window": ctx.args.train_range, "scored": f"{first}..{last}",
-                      "model": model["model_uri"], "best_iteration": model["best_iteration"],
-                      "valid_auc": model["valid_auc"], "train_rows": model["train_rows"],
-                      "day_calls_per_repeat": DAY_CALLS, "year_calls_per_repeat": YEAR_CALLS, "repeats": ctx.repeats}
+        model = run_child(
+            "bench.figures.scoring:train_child",
+            {"train": str(train), "mlflow_dir": str(scratch)},
+            env=world.env(),
+            log=ctx.log,
+        )
+        fig.params = {
+            "training_window": ctx.args.train_range,
+            "scored": f"{first}..{last}",
+            "model": model["model_uri"],
+            "best_iteration": model["best_iteration"],
+            "valid_auc": model["valid_auc"],
+            "train_rows": model["train_rows"],
+            "day_calls_per_repeat": DAY_CALLS,
+            "year_calls_per_repeat": YEAR_CALLS,
+            "repeats": ctx.repeats,
+        }
         samples: dict[tuple[str, str], list[float]] = {}
         parts: dict[str, list[float]] = {}
         for rep in range(ctx.repeats):
             ctx.say(f"scoring: run {rep + 1}/{ctx.repeats}")
-            result = run_child("bench.figures.scoring:score_child",
-                               {"frame": str(frame), "model_uri": model["model_uri"], "mlflow_dir": str(scratch)},
-                               env=world.env(), log=ctx.log)
+            result = run_child(
+                "bench.figures.scoring:score_child",
+                {"frame": str(frame), "model_uri": model["model_uri"], "mlflow_dir": str(scratch)},
+                env=world.env(),
+                log=ctx.log,
+            )
             for case, by in result["rows_per_s"].items():
                 for contender, value in by.items():
                     samples.setdefault((case, contender), []).append(value)
@@ -84,15 +100,32 @@ def run(ctx: Context) -> Figure:
         for name, values in parts.items():
             fig.measure("year: where pyfunc's time goes", name, "seconds", values, "s")
         for case in dict.fromkeys(c for c, _ in samples):
-            share = fig.add_ratio(f"{case}: pyfunc / raw rows/s", fig.get(case, "pyfunc", "rows_per_s"),
-                                  fig.get(case, "raw", "rows_per_s"), "share of the raw booster's throughput")
-            fig.add_ratio(f"{case}: scorer / raw rows/s", fig.get(case, "scorer", "rows_per_s"),
-                          fig.get(case, "raw", "rows_per_s"), "share without the MLflow layer")
-            fig.add_ratio(f"{case}: pyfunc / raw-frame rows/s", fig.get(case, "pyfunc", "rows_per_s"),
-                          fig.get(case, "raw-frame", "rows_per_s"), "share of inplace_predict on a pandas frame")
-            fig.target(f"{case}: pyfunc >= 50% of raw inplace_predict rows/s", share, ">=", 0.5, "x")
-        fig.check("pyfunc scores == raw booster scores (max abs diff < 1e-6)",
-                  fig.params["max_abs_diff"] < 1e-6, fig.params["max_abs_diff"])
+            share = fig.add_ratio(
+                f"{case}: pyfunc / raw rows/s",
+                fig.get(case, "pyfunc", "rows_per_s"),
+                fig.get(case, "raw", "rows_per_s"),
+                "share of the raw booster's throughput",
+            )
+            fig.add_ratio(
+                f"{case}: scorer / raw rows/s",
+                fig.get(case, "scorer", "rows_per_s"),
+                fig.get(case, "raw", "rows_per_s"),
+                "share without the MLflow layer",
+            )
+            fig.add_ratio(
+                f"{case}: pyfunc / raw-frame rows/s",
+                fig.get(case, "pyfunc", "rows_per_s"),
+                fig.get(case, "raw-frame", "rows_per_s"),
+                "share of inplace_predict on a pandas frame",
+            )
+            fig.target(
+                f"{case}: pyfunc >= 50% of raw inplace_predict rows/s", share, ">=", 0.5, "x"
+            )
+        fig.check(
+            "pyfunc scores == raw booster scores (max abs diff < 1e-6)",
+            fig.params["max_abs_diff"] < 1e-6,
+            fig.params["max_abs_diff"],
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if ctx.quick:
@@ -112,15 +145,38 @@ def train_child(train: str, mlflow_dir: str) -> dict:
     settings = load_settings()
     frame = pd.read_parquet(train)
     split = split_by_date(frame, valid_days=7, test_days=7)
-    result = train_candidate("xgboost", split.train, split.valid, n_trials=1, timeout_s=30, device="cpu",
-                             threads=settings.train_threads or None)
-    tags = lineage_tags(feature_service=settings.feature_service, feature_service_version="1",
-                        training_window="bench", data_hash=training_data_hash(frame), git_commit="bench",
-                        airflow_run_id=f"bench-{time.time_ns()}")
-    logged = log_candidate(result, split.test, f"sqlite:///{mlflow_dir}/mlflow.db", "bench", tags,
-                           artifact_location=Path(mlflow_dir) / "artifacts", model_name="bench_flight_delay")
-    return {"model_uri": logged.model_uri, "best_iteration": result.best_iteration,
-            "valid_auc": result.valid_metrics["roc_auc"], "train_rows": result.train_rows}
+    result = train_candidate(
+        "xgboost",
+        split.train,
+        split.valid,
+        n_trials=1,
+        timeout_s=30,
+        device="cpu",
+        threads=settings.train_threads or None,
+    )
+    tags = lineage_tags(
+        feature_service=settings.feature_service,
+        feature_service_version="1",
+        training_window="bench",
+        data_hash=training_data_hash(frame),
+        git_commit="bench",
+        airflow_run_id=f"bench-{time.time_ns()}",
+    )
+    logged = log_candidate(
+        result,
+        split.test,
+        f"sqlite:///{mlflow_dir}/mlflow.db",
+        "bench",
+        tags,
+        artifact_location=Path(mlflow_dir) / "artifacts",
+        model_name="bench_flight_delay",
+    )
+    return {
+        "model_uri": logged.model_uri,
+        "best_iteration": result.best_iteration,
+        "valid_auc": result.valid_metrics["roc_auc"],
+        "train_rows": result.train_rows,
+    }
 
 
 def _timed(fn, calls: int = 1) -> float:
@@ -139,8 +195,8 @@ def score_child(frame: str, model_uri: str, mlflow_dir: str) -> dict:
     from mlflow.models.utils import _enforce_schema
 
     from runway.contracts import RAW_INPUTS
-    from runway.training.inputs import model_frame
     from runway.registry import tracking
+    from runway.training.inputs import model_frame
 
     with tracking(f"sqlite:///{mlflow_dir}/mlflow.db"):
         model = mlflow.pyfunc.load_model(model_uri)
@@ -158,7 +214,9 @@ def score_child(frame: str, model_uri: str, mlflow_dir: str) -> dict:
             "pyfunc": lambda: model.predict(data),
             "scorer": lambda: scorer.predict_proba(data),
             "raw": raw,
-            "raw-frame": lambda: booster.inplace_predict(categorical, iteration_range=(0, best + 1)),
+            "raw-frame": lambda: booster.inplace_predict(
+                categorical, iteration_range=(0, best + 1)
+            ),
         }
         for fn in contenders.values():  # warm-up
             fn()
@@ -173,7 +231,11 @@ def score_child(frame: str, model_uri: str, mlflow_dir: str) -> dict:
         "pyfunc predict (total)": _timed(lambda: model.predict(year)),
         "MLflow schema enforcement": _timed(lambda: _enforce_schema(year, schema)),
         "Vocabulary.matrix": _timed(lambda: scorer.vocab.matrix(year)),
-        "inplace_predict(matrix)": _timed(lambda: booster.inplace_predict(matrix, iteration_range=(0, best + 1))),
-        "model_frame + categorical (training's form)": _timed(lambda: scorer.vocab.categorical(model_frame(year))),
+        "inplace_predict(matrix)": _timed(
+            lambda: booster.inplace_predict(matrix, iteration_range=(0, best + 1))
+        ),
+        "model_frame + categorical (training's form)": _timed(
+            lambda: scorer.vocab.categorical(model_frame(year))
+        ),
     }
     return {"rows_per_s": rows_per_s, "rows": rows, "max_abs_diff": diff, "year_parts_s": parts}

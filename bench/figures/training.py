@@ -32,8 +32,13 @@ def run(ctx: Context) -> Figure:
     timeout = 20 if ctx.quick else 120
     probe = run_child("bench.figures.training:gpu_child", {}, env=world.env(), log=ctx.log)
     gpu = probe["cuda"]
-    fig.params = {"training_window": f"{start}..{end}", "n_trials": 1, "timeout_s": timeout,
-                  "gpu": probe["name"] or "no GPU", "repeats": ctx.repeats}
+    fig.params = {
+        "training_window": f"{start}..{end}",
+        "n_trials": 1,
+        "timeout_s": timeout,
+        "gpu": probe["name"] or "no GPU",
+        "repeats": ctx.repeats,
+    }
     devices = ["cpu"] + (["cuda"] if gpu else [])
     samples: dict[tuple[str, str], dict[str, list[float]]] = {}
     for rep in range(ctx.repeats):
@@ -42,10 +47,15 @@ def run(ctx: Context) -> Figure:
                 if device == "cuda" and family not in GPU_FAMILIES:
                     continue
                 ctx.say(f"training: {family} on {device}, run {rep + 1}/{ctx.repeats}")
-                result = run_child("bench.figures.training:train_child",
-                                   {"frame": str(frame), "family": family, "device": device, "timeout_s": timeout},
-                                   env=world.env(), log=ctx.log)
-                s = samples.setdefault((family, device), {"fit": [], "rss": [], "auc": [], "iters": []})
+                result = run_child(
+                    "bench.figures.training:train_child",
+                    {"frame": str(frame), "family": family, "device": device, "timeout_s": timeout},
+                    env=world.env(),
+                    log=ctx.log,
+                )
+                s = samples.setdefault(
+                    (family, device), {"fit": [], "rss": [], "auc": [], "iters": []}
+                )
                 s["fit"].append(result["fit_seconds"])
                 s["rss"].append(result["peak_rss_mb"])
                 s["auc"].append(result["valid_auc"])
@@ -61,13 +71,26 @@ def run(ctx: Context) -> Figure:
         fig.measure(family, device, "best_iteration", s["iters"], "rounds/epochs")
     for family in GPU_FAMILIES:
         if gpu:
-            value = fig.add_ratio(f"{family}: cpu / gpu fit time", fig.get(family, "cpu", "fit_s"),
-                                  fig.get(family, "cuda", "fit_s"), "x faster on the GPU")
+            value = fig.add_ratio(
+                f"{family}: cpu / gpu fit time",
+                fig.get(family, "cpu", "fit_s"),
+                fig.get(family, "cuda", "fit_s"),
+                "x faster on the GPU",
+            )
             fig.target(f"{family}: GPU/CPU ratio reported", value, ">=", 0.0, "x")
         else:
-            fig.target(f"{family}: GPU/CPU ratio reported", None, ">=", 0.0, "x", reason="no GPU on this machine")
-    fig.notes.append("Fits stop early (50 rounds/epochs without improvement) or at the timeout; "
-                     "compare fit_s together with best_iteration.")
+            fig.target(
+                f"{family}: GPU/CPU ratio reported",
+                None,
+                ">=",
+                0.0,
+                "x",
+                reason="no GPU on this machine",
+            )
+    fig.notes.append(
+        "Fits stop early (50 rounds/epochs without improvement) or at the timeout; "
+        "compare fit_s together with best_iteration."
+    )
     return fig
 
 
@@ -90,8 +113,21 @@ def train_child(frame: str, family: str, device: str, timeout_s: float) -> dict:
     data = pd.read_parquet(frame)
     split = split_by_date(data, valid_days=7, test_days=7)
     t0 = time.perf_counter()
-    result = train_candidate(family, split.train, split.valid, n_trials=1, timeout_s=timeout_s, device=device,
-                             threads=settings.train_threads or None)
-    return {"fit_seconds": result.fit_seconds, "wall_s": time.perf_counter() - t0, "device": result.device,
-            "valid_auc": result.valid_metrics["roc_auc"], "best_iteration": result.best_iteration,
-            "rows": result.train_rows, "threads": settings.train_threads}
+    result = train_candidate(
+        family,
+        split.train,
+        split.valid,
+        n_trials=1,
+        timeout_s=timeout_s,
+        device=device,
+        threads=settings.train_threads or None,
+    )
+    return {
+        "fit_seconds": result.fit_seconds,
+        "wall_s": time.perf_counter() - t0,
+        "device": result.device,
+        "valid_auc": result.valid_metrics["roc_auc"],
+        "best_iteration": result.best_iteration,
+        "rows": result.train_rows,
+        "threads": settings.train_threads,
+    }

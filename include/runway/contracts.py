@@ -169,7 +169,9 @@ ENTITY_COLUMNS = ("carrier", "origin", "route", "tailnum", "hour")
 # What a frame handed to the registered model must hold (its pyfunc signature): a flight's
 # schedule columns, then every feature of the service (NaN where the store has none).
 MODEL_CATEGORICAL = ("carrier", "origin", "dest")
-RAW_INPUTS = MODEL_CATEGORICAL + ("hour", "distance", "sched_dep_time", "flight_date") + ALL_FEATURES
+RAW_INPUTS = (
+    MODEL_CATEGORICAL + ("hour", "distance", "sched_dep_time", "flight_date") + ALL_FEATURES
+)
 
 
 def feature_schema(table: str) -> pa.Schema:

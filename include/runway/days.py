@@ -31,7 +31,7 @@ def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     tz = ZoneInfo(LOCAL_TZ)
     start = dt.datetime.combine(day, dt.time(), tz)
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz)
-    return start.astimezone(dt.timezone.utc), end.astimezone(dt.timezone.utc)
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
 def end_of_day_utc(day: dt.date) -> dt.datetime:
@@ -69,7 +69,9 @@ def explicit_range(
     if not (start or end):
         return None
     if not (start and end):
-        raise RunConfigError(f"params {names[0]!r} and {names[1]!r} go together: give both or neither")
+        raise RunConfigError(
+            f"params {names[0]!r} and {names[1]!r} go together: give both or neither"
+        )
     first, last = parse(start, names[0]), parse(end, names[1])
     if last < first:
         raise RunConfigError(f"param {names[1]!r} ({end}) is before {names[0]!r} ({start})")
@@ -78,7 +80,9 @@ def explicit_range(
     return first, last
 
 
-def run_days(start: str | None, end: str | None, interval_start: dt.datetime | None) -> list[dt.date]:
+def run_days(
+    start: str | None, end: str | None, interval_start: dt.datetime | None
+) -> list[dt.date]:
     """The local days a run covers: the params' start..end, else its data interval's day."""
     explicit = explicit_range(start, end)
     if explicit is not None:
@@ -88,7 +92,9 @@ def run_days(start: str | None, end: str | None, interval_start: dt.datetime | N
     return [local_day(interval_start)]
 
 
-def flight_days(start: str | None, end: str | None, interval_start: dt.datetime | None) -> list[dt.date]:
+def flight_days(
+    start: str | None, end: str | None, interval_start: dt.datetime | None
+) -> list[dt.date]:
     """The flight days a scoring run covers: the params' start..end, else tomorrow's flights
     (the day after the data interval's day)."""
     if start or end:

@@ -38,12 +38,14 @@ def entity_rows(flights: pd.DataFrame, with_label: bool) -> pd.DataFrame:
         }
     )
     stamps = {day: prediction_time(day) for day in frame["flight_date"].unique()}
-    frame[contracts.EVENT_TIMESTAMP] = pd.to_datetime(frame["flight_date"].map(stamps), utc=True).astype(
-        "datetime64[us, UTC]"
-    )
+    frame[contracts.EVENT_TIMESTAMP] = pd.to_datetime(
+        frame["flight_date"].map(stamps), utc=True
+    ).astype("datetime64[us, UTC]")
     if with_label:
         delay = flights["arr_delay"]
-        frame[contracts.LABEL] = (delay.isna() | (delay >= contracts.LABEL_DELAY_MINUTES)).astype("int64").values
+        frame[contracts.LABEL] = (
+            (delay.isna() | (delay >= contracts.LABEL_DELAY_MINUTES)).astype("int64").values
+        )
     return frame.reset_index(drop=True)
 
 
@@ -55,4 +57,8 @@ def read_flights(raw_dir: Path, days: list[dt.date]) -> pd.DataFrame:
         raise FileNotFoundError(f"raw flights not landed: {', '.join(missing[:5])}")
     if not paths:
         return pd.DataFrame(columns=contracts.RAW_FLIGHTS_SCHEMA.names)
-    return ds.dataset([str(p) for p in paths], schema=contracts.RAW_FLIGHTS_SCHEMA).to_table().to_pandas()
+    return (
+        ds.dataset([str(p) for p in paths], schema=contracts.RAW_FLIGHTS_SCHEMA)
+        .to_table()
+        .to_pandas()
+    )

@@ -37,15 +37,23 @@ class AirflowRest:
 
     def __init__(self, base_url: str, username: str, password: str):
         self.base_url = base_url.rstrip("/")
-        response = requests.post(f"{self.base_url}/auth/token", json={"username": username, "password": password}, timeout=30)
+        response = requests.post(
+            f"{self.base_url}/auth/token",
+            json={"username": username, "password": password},
+            timeout=30,
+        )
         response.raise_for_status()
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
     def _call(self, method: str, path: str, **kwargs) -> dict:
-        response = self.session.request(method, f"{self.base_url}/api/v2{path}", timeout=60, **kwargs)
+        response = self.session.request(
+            method, f"{self.base_url}/api/v2{path}", timeout=60, **kwargs
+        )
         if response.status_code >= 400:
-            raise RuntimeError(f"{method} {path}: HTTP {response.status_code}: {response.text[:1000]}")
+            raise RuntimeError(
+                f"{method} {path}: HTTP {response.status_code}: {response.text[:1000]}"
+            )
         return response.json() if response.content else {}
 
     def unpause(self, dag_id: str) -> None:
@@ -58,10 +66,14 @@ class AirflowRest:
             if set(dag_ids) <= known:
                 return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"DAGs not parsed after {timeout}s: {sorted(set(dag_ids) - known)}")
+                raise TimeoutError(
+                    f"DAGs not parsed after {timeout}s: {sorted(set(dag_ids) - known)}"
+                )
             time.sleep(2)
 
-    def trigger(self, dag_id: str, conf: dict, logical_date: str | None = None, note: str | None = None) -> str:
+    def trigger(
+        self, dag_id: str, conf: dict, logical_date: str | None = None, note: str | None = None
+    ) -> str:
         body = {"logical_date": logical_date, "conf": conf}
         if note:
             body["note"] = note
@@ -71,14 +83,21 @@ class AirflowRest:
         return self._call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
 
     def runs(self, dag_id: str, **params) -> list[dict]:
-        return self._call("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100, **params})["dag_runs"]
+        return self._call("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100, **params})[
+            "dag_runs"
+        ]
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
-        instances = self._call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        instances = self._call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")[
+            "task_instances"
+        ]
         return {ti["task_id"]: ti["state"] for ti in instances}
 
     def xcom(self, dag_id: str, run_id: str, task_id: str):
-        entry = self._call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value")
+        entry = self._call(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
+        )
         value = entry["value"]
         return json.loads(value) if isinstance(value, str) and value[:1] in "{[" else value
 
@@ -121,7 +140,11 @@ class LocalAirflow:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if worker_queues and mode != "components":
             raise ValueError("worker_queues needs mode='components'")
-        self.mode, self.worker_queues, self.worker_concurrency = mode, tuple(worker_queues), worker_concurrency
+        self.mode, self.worker_queues, self.worker_concurrency = (
+            mode,
+            tuple(worker_queues),
+            worker_concurrency,
+        )
         self.home, self.port = Path(home), port
         self.url = f"http://127.0.0.1:{port}"
         self.env = {
@@ -159,13 +182,16 @@ class LocalAirflow:
             health = requests.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
         except (requests.RequestException, ValueError):
             return False
-        return health.get("scheduler", {}).get("status") == "healthy" and (self.home / "passwords.json").exists()
+        return (
+            health.get("scheduler", {}).get("status") == "healthy"
+            and (self.home / "passwords.json").exists()
+        )
 
     @property
     def pidfile(self) -> Path:
         return self.home / "standalone.pid"
 
-    def start(self, timeout: float = 240) -> "LocalAirflow":
+    def start(self, timeout: float = 240) -> LocalAirflow:
         """Start Airflow, or reuse the one this home already runs on this port."""
         self.home.mkdir(parents=True, exist_ok=True)
         if self.healthy():
@@ -173,10 +199,17 @@ class LocalAirflow:
         # Every process must sign and check task tokens with the same key.
         self.env.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", self.secret("jwt_secret"))
         self.env.setdefault("AIRFLOW__API__SECRET_KEY", self.secret("api_secret_key"))
-        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=self.env, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+        )
         subprocess.run(
             [sys.executable, "-m", "airflow", "pools", "set", "gpu", "1", "GPU training slots"],
-            env=self.env, check=True, capture_output=True,
+            env=self.env,
+            check=True,
+            capture_output=True,
         )
         self.pidfile.unlink(missing_ok=True)  # a stale one names processes long gone
         if self.mode == "standalone":
@@ -185,8 +218,14 @@ class LocalAirflow:
             for component in COMPONENTS:
                 self._spawn(component, [component], self.home / f"{component}.log")
             if self.worker_queues:
-                command = ["celery", "worker", "--queues", ",".join(self.worker_queues),
-                           "--concurrency", str(self.worker_concurrency)]
+                command = [
+                    "celery",
+                    "worker",
+                    "--queues",
+                    ",".join(self.worker_queues),
+                    "--concurrency",
+                    str(self.worker_concurrency),
+                ]
                 self._spawn("celery-worker", command, self.home / "celery-worker.log")
             self.process = self.processes["api-server"]
         deadline = time.monotonic() + timeout
@@ -207,7 +246,10 @@ class LocalAirflow:
         with log.open("w") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "airflow", *args],
-                env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.processes[name] = process
         with self.pidfile.open("a") as pids:

@@ -123,10 +123,14 @@ def log_reference(run_id: str, frame, *, tracking_uri: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
         frame.to_parquet(path, index=False)
-        mlflow_client(tracking_uri).log_artifact(run_id, str(path), str(Path(REFERENCE_ARTIFACT).parent))
+        mlflow_client(tracking_uri).log_artifact(
+            run_id, str(path), str(Path(REFERENCE_ARTIFACT).parent)
+        )
 
 
-def reference_path(version: int, cache_dir: Path, *, tracking_uri: str, model_name: str = MODEL_NAME) -> Path:
+def reference_path(
+    version: int, cache_dir: Path, *, tracking_uri: str, model_name: str = MODEL_NAME
+) -> Path:
     """The local copy of a version's drift reference, downloaded once into `cache_dir`."""
     cache = Path(cache_dir) / f"{model_name}-v{int(version)}.parquet"
     if not cache.exists():
@@ -216,7 +220,9 @@ def versions_by_training_end(
     for mv in mlflow_client(tracking_uri).search_model_versions(f"name='{model_name}'"):
         window = mv.tags.get(f"{TAG_PREFIX}training_window", "")
         if ".." in window:
-            found.append((dt.date.fromisoformat(window.split("..")[-1]), int(mv.version), dict(mv.tags)))
+            found.append(
+                (dt.date.fromisoformat(window.split("..")[-1]), int(mv.version), dict(mv.tags))
+            )
     return sorted(found, key=lambda item: item[:2])  # (day, version): unique
 
 
@@ -229,9 +235,7 @@ def get_version_metrics(
     return dict(client.get_run(mv.run_id).data.metrics)
 
 
-def set_challenger(
-    version: int, *, tracking_uri: str, model_name: str = MODEL_NAME
-) -> AliasChange:
+def set_challenger(version: int, *, tracking_uri: str, model_name: str = MODEL_NAME) -> AliasChange:
     """Point `challenger` at `version` (scored in shadow beside the champion)."""
     client = mlflow_client(tracking_uri)
     _version(client, model_name, version)
@@ -240,9 +244,7 @@ def set_challenger(
     return AliasChange(CHALLENGER, previous, int(version))
 
 
-def record_gate(
-    version: int, verdict, *, tracking_uri: str, model_name: str = MODEL_NAME
-) -> None:
+def record_gate(version: int, verdict, *, tracking_uri: str, model_name: str = MODEL_NAME) -> None:
     """Write a `GateVerdict` onto the version (tags) and its run (verdict.json / .md).
     Re-gating the same version overwrites both."""
     client = mlflow_client(tracking_uri)

@@ -208,7 +208,7 @@ class Settings:
     @property
     def replay_shift(self) -> dt.timedelta:
         """Whole weeks that carry 2013 onto the replay year, weekdays kept."""
-        year = self.replay_year or dt.datetime.now(dt.timezone.utc).year
+        year = self.replay_year or dt.datetime.now(dt.UTC).year
         return replay_shift_for(year)
 
 
@@ -242,7 +242,9 @@ def _coerce(kind, raw: str, env: str):
             return tuple(item(x.strip()) for x in raw.split(",") if x.strip())
         return raw
     except ValueError as err:
-        raise SettingsError(f"{env}={raw!r} is not a valid {getattr(kind, '__name__', kind)}: {err}") from None
+        raise SettingsError(
+            f"{env}={raw!r} is not a valid {getattr(kind, '__name__', kind)}: {err}"
+        ) from None
 
 
 def _from_env(cls, environ: dict[str, str], group: str | None = None):

@@ -44,7 +44,7 @@ monitoring_metrics = sa.Table(
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def engine(url: str) -> sa.Engine:
     """One engine (and connection pool) per URL and process.
 

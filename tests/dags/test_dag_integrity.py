@@ -16,7 +16,13 @@ REPO = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
 APPROVED_TAGS = {"runway", "features", "training", "scoring", "monitoring", "operations"}
 # Every DAG's task graph, exactly: (upstream, downstream) edges, and tasks without any.
-_FEATURE_STEPS = ["land_raw", "validate_raw", "build_features", "validate_features", "materialize_features"]
+_FEATURE_STEPS = [
+    "land_raw",
+    "validate_raw",
+    "build_features",
+    "validate_features",
+    "materialize_features",
+]
 _FAMILIES = ["train_xgboost", "train_lightgbm", "train_torch", "train_baseline"]
 EXPECTED_TASKS = {
     "feature_pipeline": {
@@ -67,7 +73,9 @@ def test_parsing_loads_no_heavy_module(path):
 def test_dag_headers(dagbag):
     for dag_id, dag in dagbag.dags.items():
         assert dag.doc_md and len(dag.doc_md) > 80, f"{dag_id}: doc_md"
-        assert dag.start_date is not None and dag.start_date.tzinfo is not None, f"{dag_id}: start_date"
+        assert dag.start_date is not None and dag.start_date.tzinfo is not None, (
+            f"{dag_id}: start_date"
+        )
         assert dag.tags and set(dag.tags) <= APPROVED_TAGS, f"{dag_id}: tags {dag.tags}"
         assert dag.catchup is False, f"{dag_id}: catchup must be stated False"
         for task in dag.tasks:
@@ -76,7 +84,9 @@ def test_dag_headers(dagbag):
         for name, param in dag.params.items():
             param = dag.params.get_param(name)
             assert param.schema.get("type"), f"{dag_id}.{name}: untyped param"
-            assert param.schema.get("title") and param.description, f"{dag_id}.{name}: title/description"
+            assert param.schema.get("title") and param.description, (
+                f"{dag_id}.{name}: title/description"
+            )
 
 
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED_TASKS))
@@ -99,7 +109,9 @@ def test_parse_time_per_file_under_half_a_second(airflow_db):
     """`airflow dags report` times each file's parse; every file must stay under 0.5 s."""
     out = subprocess.run(
         [sys.executable, "-m", "airflow", "dags", "report", "-o", "plain"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     durations = {

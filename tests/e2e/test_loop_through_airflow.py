@@ -13,10 +13,10 @@ import pytest
 import requests
 
 from runway import contracts, entities, sql
-from runway.features import store as feature_store
-from runway.scoring import batch as scoring
 from runway.features import sources
+from runway.features import store as feature_store
 from runway.local_airflow import LocalAirflow, free_port
+from runway.scoring import batch as scoring
 from runway.settings import GateThresholds, Settings
 
 pytestmark = pytest.mark.e2e
@@ -24,13 +24,21 @@ pytestmark = pytest.mark.e2e
 HISTORY = (dt.date(2026, 3, 2), dt.date(2026, 3, 22))  # features; the first days warm the windows
 FIRST_RUN = (dt.date(2026, 3, 2), dt.date(2026, 3, 4))  # the 3-day run through the official client
 LOOP = (dt.date(2026, 3, 23), dt.date(2026, 3, 24))  # scored and monitored after training
-DAGS = ["feature_pipeline", "training_pipeline", "batch_scoring", "model_monitoring", "model_rollback"]
+DAGS = [
+    "feature_pipeline",
+    "training_pipeline",
+    "batch_scoring",
+    "model_monitoring",
+    "model_rollback",
+]
 
 
 @pytest.fixture(scope="module")
 def runway_settings(tmp_path_factory):
     return Settings(
-        home=tmp_path_factory.mktemp("runway-home"), replay_year=2026, gate=GateThresholds(min_roc_auc=0.55, max_ece=0.1),
+        home=tmp_path_factory.mktemp("runway-home"),
+        replay_year=2026,
+        gate=GateThresholds(min_roc_auc=0.55, max_ece=0.1),
         monitor_window_days=2,  # the loop scores two days: judge windows of two
     )
 
@@ -44,7 +52,9 @@ def airflow(runway_settings, airflow_db):
         "RUNWAY_GATE_MAX_ECE": str(runway_settings.gate.max_ece),
         "RUNWAY_MONITOR_WINDOW_DAYS": str(runway_settings.monitor_window_days),
     }
-    instance = LocalAirflow(runway_settings.home / "airflow", port=free_port(), use_schedules=False, extra_env=env)
+    instance = LocalAirflow(
+        runway_settings.home / "airflow", port=free_port(), use_schedules=False, extra_env=env
+    )
     instance.start()
     api = instance.client()
     api.wait_for_dags(DAGS)
@@ -63,7 +73,9 @@ def _official_client(airflow):
     import airflow_client.client as client
 
     token = requests.post(
-        f"{airflow.url}/auth/token", json={"username": "admin", "password": airflow.passwords()["admin"]}, timeout=30
+        f"{airflow.url}/auth/token",
+        json={"username": "admin", "password": airflow.passwords()["admin"]},
+        timeout=30,
     ).json()["access_token"]
     return client.ApiClient(client.Configuration(host=airflow.url, access_token=token))
 
@@ -77,7 +89,9 @@ def test_viewer_reads_but_cannot_trigger(airflow):
     viewer = airflow.client("viewer")
     assert viewer._call("GET", "/dags/feature_pipeline")["dag_id"] == "feature_pipeline"
     response = viewer.session.post(
-        f"{airflow.url}/api/v2/dags/feature_pipeline/dagRuns", json={"logical_date": None, "conf": {}}, timeout=30
+        f"{airflow.url}/api/v2/dags/feature_pipeline/dagRuns",
+        json={"logical_date": None, "conf": {}},
+        timeout=30,
     )
     assert response.status_code == 403
 
@@ -100,16 +114,33 @@ def test_feature_pipeline_three_days_through_the_official_client(airflow, runway
     with _official_client(airflow) as client:
         runs = DagRunApi(client)
         conf = {"start": str(FIRST_RUN[0]), "end": str(FIRST_RUN[1])}
-        run = runs.trigger_dag_run("feature_pipeline", TriggerDAGRunPostBody(logical_date=None, conf=conf))
+        run = runs.trigger_dag_run(
+            "feature_pipeline", TriggerDAGRunPostBody(logical_date=None, conf=conf)
+        )
         deadline = time.monotonic() + 900
-        while (state := runs.get_dag_run("feature_pipeline", run.dag_run_id).state.value) not in ("success", "failed"):
+        while (state := runs.get_dag_run("feature_pipeline", run.dag_run_id).state.value) not in (
+            "success",
+            "failed",
+        ):
             assert time.monotonic() < deadline, "feature_pipeline did not finish"
             time.sleep(3)
-        tasks = TaskInstanceApi(client).get_task_instances("feature_pipeline", run.dag_run_id).task_instances
+        tasks = (
+            TaskInstanceApi(client)
+            .get_task_instances("feature_pipeline", run.dag_run_id)
+            .task_instances
+        )
         states = {ti.task_id: ti.state.value for ti in tasks}
     assert state == "success", states
     assert states == dict.fromkeys(
-        ["resolve_days", "land_raw", "validate_raw", "build_features", "validate_features", "materialize_features"], "success"
+        [
+            "resolve_days",
+            "land_raw",
+            "validate_raw",
+            "build_features",
+            "validate_features",
+            "materialize_features",
+        ],
+        "success",
     )
 
     # Rerunning the same days through Airflow rewrites the same bytes.
@@ -118,8 +149,13 @@ def test_feature_pipeline_three_days_through_the_official_client(airflow, runway
     assert len(partitions) == len(contracts.FEATURE_TABLES) * 3
     with _official_client(airflow) as client:
         runs = DagRunApi(client)
-        again = runs.trigger_dag_run("feature_pipeline", TriggerDAGRunPostBody(logical_date=None, conf=conf))
-        while runs.get_dag_run("feature_pipeline", again.dag_run_id).state.value not in ("success", "failed"):
+        again = runs.trigger_dag_run(
+            "feature_pipeline", TriggerDAGRunPostBody(logical_date=None, conf=conf)
+        )
+        while runs.get_dag_run("feature_pipeline", again.dag_run_id).state.value not in (
+            "success",
+            "failed",
+        ):
             assert time.monotonic() < deadline + 900, "the rerun did not finish"
             time.sleep(3)
         assert runs.get_dag_run("feature_pipeline", again.dag_run_id).state.value == "success"
@@ -128,8 +164,14 @@ def test_feature_pipeline_three_days_through_the_official_client(airflow, runway
 
     # Feast serves the last day's features for the next day's real flights.
     source = sources.prepare_source(runway_settings.source_dir, runway_settings.replay_shift)
-    flights = scoring.scheduled_flights(source, FIRST_RUN[1] + dt.timedelta(days=1)).dropna(subset=["tailnum"]).head(20)
-    rows = entities.entity_rows(flights, with_label=False)[list(contracts.ENTITY_COLUMNS)].to_dict("records")
+    flights = (
+        scoring.scheduled_flights(source, FIRST_RUN[1] + dt.timedelta(days=1))
+        .dropna(subset=["tailnum"])
+        .head(20)
+    )
+    rows = entities.entity_rows(flights, with_label=False)[list(contracts.ENTITY_COLUMNS)].to_dict(
+        "records"
+    )
     online = feature_store.online_features(feature_store.get_store(runway_settings), rows)
     assert len(online) == 20
     assert online["carrier_delay_rate_7d"].notna().all()
@@ -177,22 +219,34 @@ def test_the_loop_trains_scores_and_monitors(api, runway_settings):
     with engine.connect() as conn:
         predictions = conn.execute(sa.select(sql.predictions)).mappings().all()
     source = sources.prepare_source(runway_settings.source_dir, runway_settings.replay_shift)
-    expected = sum(len(scoring.scheduled_flights(source, LOOP[0] + dt.timedelta(days=i))) for i in range(2))
+    expected = sum(
+        len(scoring.scheduled_flights(source, LOOP[0] + dt.timedelta(days=i))) for i in range(2)
+    )
     assert len(predictions) == expected
     assert {p["model_version"] for p in predictions} == {champion}
     assert all(0.0 <= p["score"] <= 1.0 for p in predictions)
 
     _run(api, "batch_scoring", span)  # a rerun replaces, never duplicates
     with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(sql.predictions)).scalar() == expected
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(sql.predictions)).scalar()
+            == expected
+        )
 
     run_id, states = _run(api, "model_monitoring", span)
     with engine.connect() as conn:
-        metrics = {(str(r["day"]), r["metric"]): r["value"] for r in conn.execute(sa.select(sql.monitoring_metrics)).mappings()}
+        metrics = {
+            (str(r["day"]), r["metric"]): r["value"]
+            for r in conn.execute(sa.select(sql.monitoring_metrics)).mappings()
+        }
     assert 0.5 < metrics[("2026-03-23", "realized_day_auc")] < 1.0
     assert ("2026-03-23", "drift_share") not in metrics  # its window is not whole yet
     assert 0.0 <= metrics[("2026-03-24", "drift_share")] <= 1.0  # 23 and 24: a whole window
     assert 0.5 < metrics[("2026-03-24", "realized_auc")] < 1.0
-    report = runway_settings.reports_dir / "monitoring" / f"drift-2026-03-23_2026-03-24-v{champion}.html"
+    report = (
+        runway_settings.reports_dir / "monitoring" / f"drift-2026-03-23_2026-03-24-v{champion}.html"
+    )
     text = report.read_text()
-    assert "window.drawDashboard" in text and "Share of Drifted Columns" in text  # Evidently's report
+    assert (
+        "window.drawDashboard" in text and "Share of Drifted Columns" in text
+    )  # Evidently's report

@@ -116,13 +116,17 @@ def build_world(settings: Settings) -> World:
     data = training_steps.build_training_set(settings, *TRAINING, TRAIN_RUN_ID)
     lap("training_set")
     candidate = training_steps.train_family(
-        settings, FAMILY, data["path"], n_trials=2, timeout_s=60,
-        valid_days=VALID_DAYS, test_days=TEST_DAYS, airflow_run_id=TRAIN_RUN_ID,
+        settings,
+        FAMILY,
+        data["path"],
+        n_trials=2,
+        timeout_s=60,
+        valid_days=VALID_DAYS,
+        test_days=TEST_DAYS,
+        airflow_run_id=TRAIN_RUN_ID,
     )
     lap("train")
-    verdict = training_steps.gate_best(
-        settings, [candidate], data["path"], TEST_DAYS, VALID_DAYS
-    )
+    verdict = training_steps.gate_best(settings, [candidate], data["path"], TEST_DAYS, VALID_DAYS)
     # promote refuses a failed verdict, naming the failed checks: the world then fails to build
     lap("gate")
     promotion = training_steps.promote(settings, verdict, "auto", "test", "test")

@@ -25,10 +25,10 @@ import pytest
 import requests
 
 from runway import contracts, entities, sql
-from runway.features import store as feature_store
-from runway.scoring import batch as scoring
 from runway.features import sources
+from runway.features import store as feature_store
 from runway.local_airflow import LocalAirflow, free_port
+from runway.scoring import batch as scoring
 from runway.settings import GateThresholds, Settings
 
 pytestmark = pytest.mark.integration
@@ -60,7 +60,9 @@ GPU_TASKS = ("train_xgboost", "train_torch")
 def _postgres(database: str = "postgres"):
     import psycopg2
 
-    connection = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=database, connect_timeout=10)
+    connection = psycopg2.connect(
+        host="127.0.0.1", port=5432, user="postgres", dbname=database, connect_timeout=10
+    )
     connection.autocommit = True
     return connection
 
@@ -82,7 +84,9 @@ def _claim_redis_dbs(token: str, count: int = 2) -> list[int]:
                 return claimed
     for db in claimed:
         _release_redis_db(db, token)
-    raise RuntimeError(f"no {count} empty Redis databases among {REDIS_DBS} on {REDIS[0]}:{REDIS[1]}")
+    raise RuntimeError(
+        f"no {count} empty Redis databases among {REDIS_DBS} on {REDIS[0]}:{REDIS[1]}"
+    )
 
 
 def _release_redis_db(db: int, token: str) -> None:
@@ -98,7 +102,9 @@ def _wait_http(url: str, process: subprocess.Popen, log: Path, timeout: float) -
             if requests.get(url, timeout=5).ok:
                 return
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args[:3]} exited ({process.returncode}): {log.read_text()[-3000:]}")
+            raise RuntimeError(
+                f"{process.args[:3]} exited ({process.returncode}): {log.read_text()[-3000:]}"
+            )
         if time.monotonic() > deadline:
             raise TimeoutError(f"{url} not up after {timeout}s: {log.read_text()[-3000:]}")
         time.sleep(1)
@@ -129,7 +135,9 @@ def cluster(tmp_path_factory):
         try:
             admin = _postgres()
         except Exception as err:  # noqa: BLE001 - say which service is missing, then fail
-            pytest.fail(f"the cluster-profile test needs PostgreSQL at 127.0.0.1:5432 (user postgres): {err}")
+            pytest.fail(
+                f"the cluster-profile test needs PostgreSQL at 127.0.0.1:5432 (user postgres): {err}"
+            )
         cleanup.callback(admin.close)
         with admin.cursor() as cursor:
             for name in names.values():
@@ -137,7 +145,9 @@ def cluster(tmp_path_factory):
                 cleanup.callback(_drop_database, admin, name)
         # this process's pooled connections to the runway database go before the database does
         cleanup.callback(lambda: sql.engine.cache_clear())
-        cleanup.callback(lambda: sql.engine(f"postgresql+psycopg2://{PG}/{names['runway']}").dispose())
+        cleanup.callback(
+            lambda: sql.engine(f"postgresql+psycopg2://{PG}/{names['runway']}").dispose()
+        )
 
         broker_db, online_db = _claim_redis_dbs(token)
         cleanup.callback(_release_redis_db, broker_db, token)
@@ -149,12 +159,24 @@ def cluster(tmp_path_factory):
         with mlflow_log.open("w") as out:
             mlflow_server = subprocess.Popen(
                 [
-                    sys.executable, "-m", "mlflow", "server",
-                    "--backend-store-uri", f"postgresql://{PG}/{names['mlflow']}",
-                    "--artifacts-destination", str(tmp / "mlflow-artifacts"),
-                    "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1",
+                    sys.executable,
+                    "-m",
+                    "mlflow",
+                    "server",
+                    "--backend-store-uri",
+                    f"postgresql://{PG}/{names['mlflow']}",
+                    "--artifacts-destination",
+                    str(tmp / "mlflow-artifacts"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(mlflow_port),
+                    "--workers",
+                    "1",
                 ],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
                 env={k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
             )
         cleanup.callback(_stop, mlflow_server)
@@ -185,8 +207,13 @@ def cluster(tmp_path_factory):
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{PG}/{names['airflow']}",
         }
         airflow = LocalAirflow(
-            tmp / "airflow", port=free_port(), use_schedules=False, extra_env=env,
-            mode="components", worker_queues=("default", "gpu"), worker_concurrency=4,
+            tmp / "airflow",
+            port=free_port(),
+            use_schedules=False,
+            extra_env=env,
+            mode="components",
+            worker_queues=("default", "gpu"),
+            worker_concurrency=4,
         )
         cleanup.callback(airflow.stop)
         airflow.start(timeout=300)
@@ -194,7 +221,11 @@ def cluster(tmp_path_factory):
         api.wait_for_dags(DAGS, timeout=300)
         for dag_id in DAGS:
             api.unpause(dag_id)
-        yield settings, airflow, {"databases": names, "broker_db": broker_db, "online_db": online_db}
+        yield (
+            settings,
+            airflow,
+            {"databases": names, "broker_db": broker_db, "online_db": online_db},
+        )
 
 
 def _drop_database(admin, name: str) -> None:
@@ -242,7 +273,9 @@ def test_features_training_scoring_on_postgres_redis_celery_and_an_mlflow_server
     assert states["promote_model"] == "success", states
     instances = {
         ti["task_id"]: ti
-        for ti in api._call("GET", f"/dags/training_pipeline/dagRuns/{run_id}/taskInstances")["task_instances"]
+        for ti in api._call("GET", f"/dags/training_pipeline/dagRuns/{run_id}/taskInstances")[
+            "task_instances"
+        ]
     }
     for task_id in GPU_TASKS:
         ti = instances[task_id]
@@ -257,8 +290,13 @@ def test_features_training_scoring_on_postgres_redis_celery_and_an_mlflow_server
     assert int(champion.version) == verdict["version"]
     # artifacts went through the server (its --artifacts-destination), not a worker's folder
     assert client.get_run(champion.run_id).info.artifact_uri.startswith("mlflow-artifacts:")
-    with contextlib.closing(_postgres(services["databases"]["mlflow"])) as conn, conn.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM model_versions WHERE name = %s", (settings.model_name,))
+    with (
+        contextlib.closing(_postgres(services["databases"]["mlflow"])) as conn,
+        conn.cursor() as cursor,
+    ):
+        cursor.execute(
+            "SELECT count(*) FROM model_versions WHERE name = %s", (settings.model_name,)
+        )
         assert cursor.fetchone()[0] >= 3  # one version per family
 
     # scoring: predictions upserted into Postgres
@@ -268,7 +306,9 @@ def test_features_training_scoring_on_postgres_redis_celery_and_an_mlflow_server
     with engine.connect() as conn:
         predictions = conn.execute(sa.select(sql.predictions)).mappings().all()
     source = sources.prepare_source(settings.source_dir, settings.replay_shift)
-    expected = sum(len(scoring.scheduled_flights(source, SCORED[0] + dt.timedelta(days=i))) for i in range(2))
+    expected = sum(
+        len(scoring.scheduled_flights(source, SCORED[0] + dt.timedelta(days=i))) for i in range(2)
+    )
     assert len(predictions) == expected > 0
     assert {p["model_version"] for p in predictions} == {int(champion.version)}
     assert all(0.0 <= p["score"] <= 1.0 for p in predictions)
@@ -276,7 +316,9 @@ def test_features_training_scoring_on_postgres_redis_celery_and_an_mlflow_server
     # Feast: online features come from Redis, the registry is in Postgres
     assert _redis(services["online_db"]).dbsize() > 1  # more than our claim marker
     flights = scoring.scheduled_flights(source, SCORED[1]).dropna(subset=["tailnum"]).head(20)
-    rows = entities.entity_rows(flights, with_label=False)[list(contracts.ENTITY_COLUMNS)].to_dict("records")
+    rows = entities.entity_rows(flights, with_label=False)[list(contracts.ENTITY_COLUMNS)].to_dict(
+        "records"
+    )
     store = feature_store.get_store(settings)
     assert type(store._get_provider().online_store).__name__ == "RedisOnlineStore"
     online = feature_store.online_features(store, rows)
@@ -285,9 +327,18 @@ def test_features_training_scoring_on_postgres_redis_celery_and_an_mlflow_server
     assert online["origin_flights_1d"].notna().all()
     assert online["wx_visib"].notna().mean() > 0.9
     with engine.connect() as conn:
-        views = conn.execute(sa.text("SELECT feature_view_name FROM feature_views WHERE project_id = 'runway'"))
-        assert {r[0] for r in views} >= {"carrier_stats", "origin_stats", "route_stats", "plane_stats"}
+        views = conn.execute(
+            sa.text("SELECT feature_view_name FROM feature_views WHERE project_id = 'runway'")
+        )
+        assert {r[0] for r in views} >= {
+            "carrier_stats",
+            "origin_stats",
+            "route_stats",
+            "plane_stats",
+        }
 
     # nothing of the cluster profile fell back to SQLite under RUNWAY_HOME
     assert _sqlite_files(settings.home) == []
-    print(f"\ncluster loop (features, training, scoring, checks): {time.monotonic() - started:.0f}s")
+    print(
+        f"\ncluster loop (features, training, scoring, checks): {time.monotonic() - started:.0f}s"
+    )

@@ -76,9 +76,21 @@ def _compose_config(compose_bin: str, env_file: Path) -> subprocess.CompletedPro
         if k not in SECRETS and not k.startswith(("RUNWAY_", "MLFLOW_", "COMPOSE_", "DOCKER_"))
     }
     return subprocess.run(
-        [compose_bin, "--project-directory", str(REPO), "-f", str(COMPOSE),
-         "--env-file", str(env_file), "config"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        [
+            compose_bin,
+            "--project-directory",
+            str(REPO),
+            "-f",
+            str(COMPOSE),
+            "--env-file",
+            str(env_file),
+            "config",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -128,7 +140,8 @@ def test_apiserver_publishes_8080_with_a_health_check():
     rendered = _render(_compose_bin())
     api = rendered["services"]["airflow-apiserver"]
     ports = [
-        (int(p["published"]), int(p["target"])) if isinstance(p, dict)
+        (int(p["published"]), int(p["target"]))
+        if isinstance(p, dict)
         else tuple(int(x.split("/")[0]) for x in p.split(":")[-2:])
         for p in api["ports"]
     ]
@@ -151,7 +164,9 @@ def test_airflow_services_share_one_environment_built_from_the_env_file():
         assert PLACEHOLDER in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], name
         assert env["AIRFLOW__CORE__AUTH_MANAGER"] == cfg["core"]["auth_manager"], name
         for var in (
-            "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY"
+            "AIRFLOW__CORE__FERNET_KEY",
+            "AIRFLOW__API_AUTH__JWT_SECRET",
+            "AIRFLOW__API__SECRET_KEY",
         ):
             assert env[var] == PLACEHOLDER, (name, var)
         assert env["RUNWAY_PROFILE"] == "cluster"
@@ -169,8 +184,10 @@ def test_airflow_services_share_one_environment_built_from_the_env_file():
 def test_workers_share_the_runway_state_volume():
     rendered = _render(_compose_bin())
     for name in ("airflow-worker", "airflow-worker-gpu"):
-        volumes = [v if isinstance(v, str) else f"{v['source']}:{v['target']}"
-                   for v in rendered["services"][name]["volumes"]]
+        volumes = [
+            v if isinstance(v, str) else f"{v['source']}:{v['target']}"
+            for v in rendered["services"][name]["volumes"]
+        ]
         assert any(v.startswith("runway-state:/opt/runway/state") for v in volumes), (name, volumes)
     assert "runway-state" in rendered["volumes"]
 
@@ -219,7 +236,8 @@ def test_each_secret_is_required(tmp_path, missing):
 def test_env_example_lists_every_secret_as_a_placeholder_and_env_is_ignored():
     compose_bin = _compose_bin()
     values = dict(
-        line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines()
+        line.split("=", 1)
+        for line in ENV_EXAMPLE.read_text().splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     )
     assert set(SECRETS) <= set(values)
@@ -260,7 +278,9 @@ def test_dockerfile_builds_from_the_lock_with_a_gpu_arg():
     assert ("USER", "airflow") in steps
     env = " ".join(arg for kind, arg in steps if kind == "ENV")
     for expected in (
-        "RUNWAY_REPO=/opt/runway", "AIRFLOW_HOME=", "AIRFLOW_CONFIG=/opt/runway/airflow.cfg",
+        "RUNWAY_REPO=/opt/runway",
+        "AIRFLOW_HOME=",
+        "AIRFLOW_CONFIG=/opt/runway/airflow.cfg",
         "RUNWAY_PROFILE=cluster",
     ):
         assert expected in env, expected
@@ -277,8 +297,15 @@ def test_dockerfile_copies_what_exists_and_its_shell_parses():
                 copied.add(source.rstrip("/"))
         if kind == "RUN":
             subprocess.run(["sh", "-n", "-c", arg], check=True)
-    assert {"requirements.txt", "airflow.cfg", "pyproject.toml", "dags", "plugins", "include",
-            "feature_repo"} <= copied
+    assert {
+        "requirements.txt",
+        "airflow.cfg",
+        "pyproject.toml",
+        "dags",
+        "plugins",
+        "include",
+        "feature_repo",
+    } <= copied
     # the pins that the GPU swap reads from the lock are there
     lock = (REPO / "requirements.txt").read_text()
     assert re.search(r"^torch==", lock, re.M) and re.search(r"^xgboost-cpu==", lock, re.M)

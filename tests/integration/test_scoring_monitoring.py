@@ -33,7 +33,7 @@ from runway.training.training_set import write_training_set
 from . import _model_world as mw
 
 pytestmark = pytest.mark.integration
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SCORED_DAY = dt.date(2026, 3, 9)  # the day after the training window, its features in Feast
 UNLANDED_DAY = dt.date(2026, 3, 16)  # raw landed through 2026-03-15 only: no labels yet
 NO_FLIGHTS_DAY = dt.date(2027, 1, 5)  # after the replayed year (2025-12-30..2026-12-29)
@@ -216,7 +216,8 @@ def monitored_test_window(world):
     with sql.engine(settings.sql_url).connect() as conn:
         history = pd.DataFrame(conn.execute(query).fetchall(), columns=["day", "metric", "value"])
     observed = {
-        d["day"]: (d.get("drift_share"), d.get("realized_auc"), round(d["realized_day_auc"], 3)) for d in summary["days"]
+        d["day"]: (d.get("drift_share"), d.get("realized_auc"), round(d["realized_day_auc"], 3))
+        for d in summary["days"]
     }
     print(f"\nchampion v{version} test AUC {test_auc:.3f}; (drift_share, realized AUC): {observed}")
     return window, summary, test_auc, history
@@ -224,15 +225,23 @@ def monitored_test_window(world):
 
 def _decisions(settings, window, test_auc, history, **overrides) -> dict:
     """retraining_decision for each day of the window, on the monitoring table's history."""
-    policy = dataclasses.replace(settings.retrain, **{k: overrides.pop(k) for k in list(overrides) if k.endswith("_days")})
-    kwargs = dict(champion_test_auc=test_auc, last_retrain=None, training_active=False, policy=policy) | overrides
+    policy = dataclasses.replace(
+        settings.retrain, **{k: overrides.pop(k) for k in list(overrides) if k.endswith("_days")}
+    )
+    kwargs = (
+        dict(champion_test_auc=test_auc, last_retrain=None, training_active=False, policy=policy)
+        | overrides
+    )
     return {day: decision.retraining_decision(history, today=day, **kwargs) for day in window}
 
 
 def test_the_champions_own_test_window_triggers_no_retraining(world, monitored_test_window):
     settings = world.settings
     window, summary, test_auc, history = monitored_test_window
-    assert monitoring_steps.decide_retraining(settings, summary, training_active=False, allowed=True) is None
+    assert (
+        monitoring_steps.decide_retraining(settings, summary, training_active=False, allowed=True)
+        is None
+    )
     assert [d["status"].split(";")[0] for d in summary["days"]] == ["monitored"] * len(window)
     assert all(d["model_version"] == world.promotion["champion"] for d in summary["days"])
     assert summary["reports"] and all(Path(r).exists() for r in summary["reports"])
@@ -248,8 +257,12 @@ def test_the_champions_own_test_window_triggers_no_retraining(world, monitored_t
     scored = scoring.read_scored(settings.scored_dir, window)
     reference = monitoring_steps.reference_frame(settings, world.promotion["champion"])
     whole = monitoring.drift_report(
-        reference, scored, list(contracts.ALL_FEATURES),
-        settings.drift_sample_rows, settings.drift_seed, None,
+        reference,
+        scored,
+        list(contracts.ALL_FEATURES),
+        settings.drift_sample_rows,
+        settings.drift_seed,
+        None,
     )
     assert whole["drift_share"] == 0.0
 
@@ -299,7 +312,9 @@ def _drift_conf(day: dt.date) -> dict:
         history, today=day, champion_test_auc=0.68, last_retrain=None, policy=policy
     )
     assert verdict.retrain and verdict.reason == "drift"
-    return monitoring_steps.retraining_conf(day, verdict.reason, verdict.evidence, policy.window_days)
+    return monitoring_steps.retraining_conf(
+        day, verdict.reason, verdict.evidence, policy.window_days
+    )
 
 
 def test_the_trigger_conf_passes_the_training_dags_params(training_params):

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from runway import contracts
-from runway.features import sources
 from runway.entities import entity_rows
+from runway.features import sources
 from runway.settings import Settings
 
 
@@ -88,8 +88,11 @@ def training_frame(home: Path, first: dt.date, days: int) -> pd.DataFrame:
         frame = frame.merge(stats, on=["day", *table.keys], how="left")
 
     planes = pd.read_parquet(source / "planes.parquet")[["tailnum", "year", "seats", "engines"]]
-    frame = frame.merge(planes.add_prefix("plane_").rename(columns={"plane_tailnum": "tailnum"}),
-                        on="tailnum", how="left")
+    frame = frame.merge(
+        planes.add_prefix("plane_").rename(columns={"plane_tailnum": "tailnum"}),
+        on="tailnum",
+        how="left",
+    )
 
     weather = pd.read_parquet(source / "weather.parquet")
     weather["day"] = pd.to_datetime(weather["obs_date"]) + pd.Timedelta(days=1)
@@ -103,8 +106,17 @@ def training_frame(home: Path, first: dt.date, days: int) -> pd.DataFrame:
 
     for col in contracts.ALL_FEATURES:
         frame[col] = frame[col].astype("float64")
-    columns = ["flight_id", "flight_date", contracts.EVENT_TIMESTAMP, *contracts.ENTITY_COLUMNS,
-               *contracts.ALL_FEATURES, "distance", "sched_dep_time", "dest", contracts.LABEL]
+    columns = [
+        "flight_id",
+        "flight_date",
+        contracts.EVENT_TIMESTAMP,
+        *contracts.ENTITY_COLUMNS,
+        *contracts.ALL_FEATURES,
+        "distance",
+        "sched_dep_time",
+        "dest",
+        contracts.LABEL,
+    ]
     return frame[columns].sort_values("flight_id", ignore_index=True)
 
 

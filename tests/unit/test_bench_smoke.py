@@ -30,9 +30,24 @@ def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench-out")
     work = tmp_path_factory.mktemp("bench-work")
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", ",".join(SMOKE_FIGURES), "--out", str(out),
-         "--work", str(work), "--demo-timings", str(out / "absent.json")],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--only",
+            ",".join(SMOKE_FIGURES),
+            "--out",
+            str(out),
+            "--work",
+            str(work),
+            "--demo-timings",
+            str(out / "absent.json"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return out, json.loads((out / "latest.json").read_text())
@@ -64,12 +79,18 @@ def test_each_figure_has_numbers_baselines_and_targets(quick_run):
             if target["met"] is None:
                 assert target.get("reason"), (name, target)  # why it was not measured
             else:
-                assert _is_number(target["value"]) and _is_number(target["threshold"]), (name, target)
+                assert _is_number(target["value"]) and _is_number(target["threshold"]), (
+                    name,
+                    target,
+                )
         if figure["status"] == "ok":
             assert figure["baselines"], name
             assert figure["measurements"], name
             for row in figure["measurements"]:
-                assert _is_number(row["median"]) and row["min"] <= row["median"] <= row["max"], (name, row)
+                assert _is_number(row["median"]) and row["min"] <= row["median"] <= row["max"], (
+                    name,
+                    row,
+                )
                 assert row["n"] >= 1
             contenders = {row["contender"] for row in figure["measurements"]}
             assert len(contenders) >= 2, (name, contenders)  # the project's path beside a baseline

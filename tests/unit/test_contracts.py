@@ -23,7 +23,9 @@ def test_feature_schemas_hold_keys_features_and_a_utc_microsecond_timestamp():
     for table in contracts.FEATURE_TABLES:
         schema = contracts.feature_schema(table)
         assert schema.names == [
-            *contracts.TABLE_KEYS[table], *contracts.TABLE_FEATURES[table], contracts.EVENT_TIMESTAMP
+            *contracts.TABLE_KEYS[table],
+            *contracts.TABLE_FEATURES[table],
+            contracts.EVENT_TIMESTAMP,
         ]
         assert schema.field(contracts.EVENT_TIMESTAMP).type == pa.timestamp("us", tz="UTC")
 
@@ -37,7 +39,9 @@ def test_the_model_reads_schedule_columns_and_every_feature():
     assert set(contracts.ALL_FEATURES) <= set(contracts.RAW_INPUTS)
     schedule = [c for c in contracts.RAW_INPUTS if c not in contracts.ALL_FEATURES]
     assert set(schedule) <= set(contracts.RAW_FLIGHTS_SCHEMA.names)
-    assert not {"arr_delay", "dep_delay", "dep_time", "arr_time", "air_time"} & set(schedule)  # outcomes
+    assert not {"arr_delay", "dep_delay", "dep_time", "arr_time", "air_time"} & set(
+        schedule
+    )  # outcomes
 
 
 def test_the_label_in_sql_matches_its_definition():
@@ -51,5 +55,8 @@ def test_the_label_in_sql_matches_its_definition():
 
 
 def test_raw_tables_are_named_once():
-    assert contracts.RAW_TABLES == {"flights": contracts.RAW_FLIGHTS_SCHEMA, "weather": contracts.RAW_WEATHER_SCHEMA}
+    assert contracts.RAW_TABLES == {
+        "flights": contracts.RAW_FLIGHTS_SCHEMA,
+        "weather": contracts.RAW_WEATHER_SCHEMA,
+    }
     assert contracts.NYC_ORIGINS == ("EWR", "JFK", "LGA")

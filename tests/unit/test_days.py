@@ -9,7 +9,7 @@ import pytest
 from runway import days
 from runway.days import RunConfigError
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,9 @@ def test_local_day_of_a_moment():
 
 def test_ranges():
     assert days.day_range(dt.date(2026, 2, 27), dt.date(2026, 3, 1)) == [
-        dt.date(2026, 2, 27), dt.date(2026, 2, 28), dt.date(2026, 3, 1)
+        dt.date(2026, 2, 27),
+        dt.date(2026, 2, 28),
+        dt.date(2026, 3, 1),
     ]
     assert days.day_range(dt.date(2026, 3, 2), dt.date(2026, 3, 1)) == []
     assert days.trailing(dt.date(2026, 3, 1), 2) == [dt.date(2026, 2, 28), dt.date(2026, 3, 1)]
@@ -74,7 +76,8 @@ def test_training_window():
     last = dt.date(2026, 6, 30)
     assert days.training_window(None, None, 42, last) == (dt.date(2026, 5, 20), last)
     assert days.training_window("2026-05-01", "2026-05-31", 42, last) == (
-        dt.date(2026, 5, 1), dt.date(2026, 5, 31)
+        dt.date(2026, 5, 1),
+        dt.date(2026, 5, 31),
     )
     with pytest.raises(RunConfigError, match="'window_start' and 'window_end' go together"):
         days.training_window("2026-05-01", None, 42, last)

@@ -51,7 +51,9 @@ def _wing(module: str) -> str | None:
 def test_every_wing_is_entered_by_its_steps(graph):
     for wing in WINGS:
         assert f"runway.{wing}.steps" in graph, wing
-        assert (PACKAGE / wing / "__init__.py").read_text().startswith('"""'), f"{wing} has no docstring"
+        assert (PACKAGE / wing / "__init__.py").read_text().startswith('"""'), (
+            f"{wing} has no docstring"
+        )
 
 
 def test_no_module_imports_a_steps_module(graph):
@@ -74,7 +76,7 @@ def test_the_import_graph_has_no_cycle(graph):
         path.append(module)
         for dep in sorted(graph[module]):
             if state.get(dep) == "open":
-                return path[path.index(dep):] + [dep]
+                return path[path.index(dep) :] + [dep]
             if dep not in state and (cycle := visit(dep)):
                 return cycle
         state[module] = "done"

@@ -13,7 +13,9 @@ PATTERNS = {
     "AWS access key": re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
     "GitHub token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),
     "Slack token": re.compile(r"\bxox[abpr]-[A-Za-z0-9-]{10,}\b"),
-    "password in a URL": re.compile(r"\b[a-z][a-z0-9+.-]*://[A-Za-z0-9._%-]+:(?!\$\{)[A-Za-z0-9._%~!*-]{3,}@"),
+    "password in a URL": re.compile(
+        r"\b[a-z][a-z0-9+.-]*://[A-Za-z0-9._%-]+:(?!\$\{)[A-Za-z0-9._%~!*-]{3,}@"
+    ),
     "assigned secret": re.compile(
         r"(?i)\b(password|passwd|secret|fernet_key|jwt_secret|api_key)\s*[:=]\s*['\"][^'\"\s$]{8,}['\"]"
     ),
@@ -22,7 +24,9 @@ ALLOWED = {".env.example"}  # placeholders (change-me), checked below
 
 
 def tracked_files() -> list[Path]:
-    out = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
     return [REPO / line for line in out.splitlines() if line and (REPO / line).is_file()]
 
 
@@ -41,13 +45,28 @@ def test_no_secret_in_tracked_files():
 
 def test_env_example_holds_only_placeholders_and_env_is_ignored():
     example = (REPO / ".env.example").read_text()
-    values = [line.split("=", 1)[1].strip() for line in example.splitlines() if "=" in line and not line.startswith("#")]
-    secret_names = [line.split("=", 1)[0] for line in example.splitlines() if re.search(r"PASSWORD|SECRET|KEY", line.split("=", 1)[0])]
+    values = [
+        line.split("=", 1)[1].strip()
+        for line in example.splitlines()
+        if "=" in line and not line.startswith("#")
+    ]
+    secret_names = [
+        line.split("=", 1)[0]
+        for line in example.splitlines()
+        if re.search(r"PASSWORD|SECRET|KEY", line.split("=", 1)[0])
+    ]
     assert secret_names, "expected the secret variables to be listed"
     for line in example.splitlines():
         name, _, value = line.partition("=")
         if name in secret_names:
-            assert value.strip() in ("change-me", ""), f"{name} must be a placeholder in .env.example"
-    ignored = subprocess.run(["git", "check-ignore", ".env", ".runway/airflow/passwords.json"], cwd=REPO, capture_output=True, text=True)
+            assert value.strip() in ("change-me", ""), (
+                f"{name} must be a placeholder in .env.example"
+            )
+    ignored = subprocess.run(
+        ["git", "check-ignore", ".env", ".runway/airflow/passwords.json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert ignored.stdout.split() == [".env", ".runway/airflow/passwords.json"]
     assert values  # the file is not empty

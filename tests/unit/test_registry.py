@@ -18,12 +18,11 @@ from mlflow import MlflowClient
 
 import runway
 from runway import registry
+from runway.contracts import RAW_INPUTS
+from runway.registry import RegistryError, tracking
 from runway.training.candidates import train_candidate
 from runway.training.data import split_by_date, training_data_hash
 from runway.training.gate import FIRST_RUN_POLICY, gate_candidate
-from runway.contracts import RAW_INPUTS
-from runway.registry import RegistryError
-from runway.registry import tracking
 from runway.training.tracking import LINEAGE_KEYS, lineage_tags, log_candidate
 from tests.unit._training_data import TEST_DAYS, VALID_DAYS, sample_frame, shuffled_labels
 
@@ -175,8 +174,12 @@ def test_versions_are_listed_by_the_end_of_their_training_window(store):
     versions = [version for _, version, _ in listed]
     assert int(store.first.version) in versions and versions == sorted(versions)  # one window here
     end = dt.date.fromisoformat(str(store.split.windows()["train"]).split("..")[-1])
-    assert all(day == end and tags["runway.training_window"].endswith(str(end)) for day, _, tags in listed)
-    assert registry.versions_by_training_end(tracking_uri=store.uri, model_name="no_such_model") == []
+    assert all(
+        day == end and tags["runway.training_window"].endswith(str(end)) for day, _, tags in listed
+    )
+    assert (
+        registry.versions_by_training_end(tracking_uri=store.uri, model_name="no_such_model") == []
+    )
 
 
 # ---- registry flows ------------------------------------------------------------------------
@@ -197,8 +200,10 @@ def test_gate_promote_challenger_and_rollback_flow(store):
     assert registry.champion_version(**kw) == v1
     with tracking(store.uri):
         champion = mlflow.pyfunc.load_model(registry.alias_uri())
-    np.testing.assert_allclose(champion.predict(store.split.test.head(20)),
-                               store.good.model.predict_proba(store.split.test.head(20)))
+    np.testing.assert_allclose(
+        champion.predict(store.split.test.head(20)),
+        store.good.model.predict_proba(store.split.test.head(20)),
+    )
 
     # a retrain (another DAG run, same data and model): challenger first, then gated
     v2 = store.log(store.good, airflow_run_id="scheduled__2026-06-10").version

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from runway.settings import GateThresholds, RetrainPolicy, Settings, SettingsError, settings_from_env
+from runway.settings import (
+    GateThresholds,
+    RetrainPolicy,
+    Settings,
+    SettingsError,
+    settings_from_env,
+)
 
 
 def test_monitoring_settings_parse_from_the_environment():
-    settings = settings_from_env({"RUNWAY_RETRAIN_DRIFT_THRESHOLD": "0.3", "RUNWAY_RETRAIN_AUC_DROP": "0.02"})
-    assert settings.retrain.drift_threshold == 0.3 and isinstance(settings.retrain.drift_threshold, float)
+    settings = settings_from_env(
+        {"RUNWAY_RETRAIN_DRIFT_THRESHOLD": "0.3", "RUNWAY_RETRAIN_AUC_DROP": "0.02"}
+    )
+    assert settings.retrain.drift_threshold == 0.3 and isinstance(
+        settings.retrain.drift_threshold, float
+    )
     assert settings.retrain.auc_drop == 0.02
     assert settings_from_env({"RUNWAY_RETRAIN_COOLDOWN_DAYS": "7"}).retrain.cooldown_days == 7
     for bad in ("lots", "1.5", "nan"):
@@ -21,7 +31,11 @@ def test_monitoring_settings_parse_from_the_environment():
 
 def test_groups_take_their_fields_from_prefixed_variables():
     settings = settings_from_env(
-        {"RUNWAY_GATE_MAX_ECE": "0.08", "RUNWAY_GATE_SLICE_COLUMNS": "carrier", "RUNWAY_RETRAIN_WINDOW_DAYS": "56"}
+        {
+            "RUNWAY_GATE_MAX_ECE": "0.08",
+            "RUNWAY_GATE_SLICE_COLUMNS": "carrier",
+            "RUNWAY_RETRAIN_WINDOW_DAYS": "56",
+        }
     )
     assert settings.gate == GateThresholds(max_ece=0.08, slice_columns=("carrier",))
     assert settings.retrain == RetrainPolicy(window_days=56)
@@ -33,12 +47,16 @@ def test_groups_take_their_fields_from_prefixed_variables():
 
 
 def test_cluster_profile_names_what_it_lacks():
-    with pytest.raises(SettingsError, match="RUNWAY_POSTGRES_URL, RUNWAY_REDIS_URL, RUNWAY_MLFLOW_TRACKING_URI"):
+    with pytest.raises(
+        SettingsError, match="RUNWAY_POSTGRES_URL, RUNWAY_REDIS_URL, RUNWAY_MLFLOW_TRACKING_URI"
+    ):
         settings_from_env({"RUNWAY_PROFILE": "cluster"})
     with pytest.raises(SettingsError, match="RUNWAY_PROFILE"):
         settings_from_env({"RUNWAY_PROFILE": "cloud"})
 
 
 def test_renamed_variables_are_refused_with_their_new_names():
-    with pytest.raises(SettingsError, match=r"RUNWAY_DRIFT_THRESHOLD \(now RUNWAY_RETRAIN_DRIFT_THRESHOLD\)"):
+    with pytest.raises(
+        SettingsError, match=r"RUNWAY_DRIFT_THRESHOLD \(now RUNWAY_RETRAIN_DRIFT_THRESHOLD\)"
+    ):
         settings_from_env({"RUNWAY_DRIFT_THRESHOLD": "0.3"})

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from runway import sql
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _prediction(flight_id: str, score: float, version: int = 3) -> dict:

@@ -33,7 +33,16 @@ from runway.features import compute
 from runway.io import partition_dir, partition_file, replace_dir, write_parquet_atomic
 
 log = logging.getLogger(__name__)
-FLIGHT_COLUMNS = ["flight_date", "carrier", "tailnum", "origin", "dest", "dep_time", "dep_delay", "arr_delay"]
+FLIGHT_COLUMNS = [
+    "flight_date",
+    "carrier",
+    "tailnum",
+    "origin",
+    "dest",
+    "dep_time",
+    "dep_delay",
+    "arr_delay",
+]
 
 
 class DailyPartials(beam.DoFn):
@@ -63,7 +72,9 @@ class WindowFeatures(beam.DoFn):
     def process(self, element):
         (table, _shard), partials = element
         combined = compute.combine_partials(list(partials), table)
-        rows = compute.window_features(combined, table, self.first_day, self.target_days, self.planes)
+        rows = compute.window_features(
+            combined, table, self.first_day, self.target_days, self.planes
+        )
         yield from _split_by_day(table, rows)
 
 
@@ -72,7 +83,9 @@ class WeatherFeatures(beam.DoFn):
         self.target_days = set(target_days)
 
     def process(self, weather: pa.Table):
-        yield from _split_by_day(contracts.WEATHER_TABLE, compute.weather_features(weather, self.target_days))
+        yield from _split_by_day(
+            contracts.WEATHER_TABLE, compute.weather_features(weather, self.target_days)
+        )
 
 
 def _split_by_day(table: str, rows: pa.Table):
@@ -99,9 +112,11 @@ def input_files(raw_dir: Path, start: dt.date, end: dt.date) -> tuple[list[str],
     history = day_range(start - dt.timedelta(days=contracts.MAX_WINDOW_DAYS - 1), end)
     flights = [partition_file(raw_dir, "flights", d.isoformat()) for d in history]
     weather = [partition_file(raw_dir, "weather", d.isoformat()) for d in day_range(start, end)]
-    missing = [str(p) for p in flights[-len(weather):] + weather if not p.exists()]
+    missing = [str(p) for p in flights[-len(weather) :] + weather if not p.exists()]
     if missing:
-        raise FileNotFoundError(f"raw partitions missing for the feature job: {', '.join(missing[:5])}")
+        raise FileNotFoundError(
+            f"raw partitions missing for the feature job: {', '.join(missing[:5])}"
+        )
     return [str(p) for p in flights if p.exists()], [str(p) for p in weather]
 
 
@@ -145,13 +160,21 @@ def run(
                 | "ByPartition" >> beam.GroupByKey()
                 | "Write" >> beam.ParDo(WritePartition(str(staging)))
             )
-        staged = {(t, d): partition_dir(staging, t, d.isoformat()) for t in contracts.FEATURE_TABLES for d in targets}
+        staged = {
+            (t, d): partition_dir(staging, t, d.isoformat())
+            for t in contracts.FEATURE_TABLES
+            for d in targets
+        }
         empty = [f"{t} {d}" for (t, d), path in staged.items() if not path.exists()]
         if empty:  # checked before anything is swapped in: all the run's partitions, or none
-            raise RuntimeError(f"feature job wrote no rows for: {', '.join(empty)} (nothing was replaced)")
+            raise RuntimeError(
+                f"feature job wrote no rows for: {', '.join(empty)} (nothing was replaced)"
+            )
         written: dict[str, int] = {}
         for (table, day), path in staged.items():
-            written[table] = written.get(table, 0) + pq.read_metadata(path / "part-0.parquet").num_rows
+            written[table] = (
+                written.get(table, 0) + pq.read_metadata(path / "part-0.parquet").num_rows
+            )
             replace_dir(path, partition_dir(features_dir, table, day.isoformat()))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -168,7 +191,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shards", type=int, default=32)
     known, pipeline_args = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    written = run(known.start, known.end, known.raw_dir, known.features_dir, pipeline_args, known.shards)
+    written = run(
+        known.start, known.end, known.raw_dir, known.features_dir, pipeline_args, known.shards
+    )
     print(f"feature rows written: {written}", flush=True)
 
 

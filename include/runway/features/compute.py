@@ -24,7 +24,15 @@ from runway import contracts
 from runway.days import end_of_day_utc
 
 # The additive sums behind every statistic, in this order.
-SUMS = ("n", "n_delayed", "n_cancelled", "sum_arr_delay", "n_arr_delay", "sum_dep_delay", "n_dep_delay")
+SUMS = (
+    "n",
+    "n_delayed",
+    "n_cancelled",
+    "sum_arr_delay",
+    "n_arr_delay",
+    "sum_dep_delay",
+    "n_dep_delay",
+)
 _EPOCH = dt.date(1970, 1, 1)
 _TABLES = {table.name: table for table in contracts.ENTITY_TABLES}
 
@@ -40,7 +48,9 @@ def with_flight_columns(flights: pa.Table) -> pa.Table:
         pc.greater_equal(flights["arr_delay"], contracts.LABEL_DELAY_MINUTES),
     )
     return (
-        flights.append_column("route", pc.binary_join_element_wise(flights["origin"], flights["dest"], "-"))
+        flights.append_column(
+            "route", pc.binary_join_element_wise(flights["origin"], flights["dest"], "-")
+        )
         .append_column("one", pa.array(np.ones(flights.num_rows, dtype=np.int64)))
         .append_column("is_delayed", delayed.cast(pa.int64()))
         .append_column("is_cancelled", pc.is_null(flights["dep_time"]).cast(pa.int64()))
@@ -69,8 +79,15 @@ def daily_partials(flights: pa.Table, table: str, first_day: dt.date) -> pa.Tabl
             ("dep_delay", "count"),
         ]
     )
-    names = ("one_sum", "is_delayed_sum", "is_cancelled_sum", "arr_delay_sum", "arr_delay_count",
-             "dep_delay_sum", "dep_delay_count")
+    names = (
+        "one_sum",
+        "is_delayed_sum",
+        "is_cancelled_sum",
+        "arr_delay_sum",
+        "arr_delay_count",
+        "dep_delay_sum",
+        "dep_delay_count",
+    )
     sums = [grouped[name].cast(pa.float64()).fill_null(0.0) for name in names]
     return pa.table([grouped[key], grouped["day_idx"], *sums], names=[key, "day_idx", *SUMS])
 
@@ -88,7 +105,9 @@ def combine_partials(partials: list[pa.Table], table: str) -> pa.Table:
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
+        return np.where(
+            denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan
+        )
 
 
 _STAT_COLUMNS = {  # stat -> (numerator, denominator) indexes into SUMS; None = plain count
@@ -141,7 +160,9 @@ def window_features(
         if denominator is None:
             columns[name] = pa.array(sums[:, numerator].astype(np.int64))
         else:
-            columns[name] = pa.array(_ratio(sums[:, numerator], sums[:, denominator]), from_pandas=True)
+            columns[name] = pa.array(
+                _ratio(sums[:, numerator], sums[:, denominator]), from_pandas=True
+            )
     if spec.static:
         at = pc.index_in(columns[key], value_set=planes[key]) if planes is not None else None
         for col in spec.static:
@@ -149,22 +170,37 @@ def window_features(
             columns[f"{spec.prefix}_{col}"] = values.cast(pa.int64())
     days = [target_days[i] for i in range(len(target_days))]
     stamps = [end_of_day_utc(day) for day in days]
-    columns[contracts.EVENT_TIMESTAMP] = pa.array([stamps[i] for i in active_target], contracts.UTC_US)
+    columns[contracts.EVENT_TIMESTAMP] = pa.array(
+        [stamps[i] for i in active_target], contracts.UTC_US
+    )
     columns["date"] = pa.array([days[i] for i in active_target], pa.date32())
     return pa.table(columns)
 
 
 def weather_features(weather: pa.Table, target_days: set[dt.date]) -> pa.Table:
     """Each origin's observation at each local hour of the day (the first one, if repeated)."""
-    batch = weather.filter(pc.is_in(weather["obs_date"], pa.array(sorted(target_days), pa.date32())))
-    batch = batch.sort_by([("obs_date", "ascending"), ("origin", "ascending"), ("hour", "ascending"), ("obs_ts", "ascending")])
-    keys = np.column_stack(
+    batch = weather.filter(
+        pc.is_in(weather["obs_date"], pa.array(sorted(target_days), pa.date32()))
+    )
+    batch = batch.sort_by(
         [
-            batch["obs_date"].cast(pa.int32()).to_numpy(),
-            pc.dictionary_encode(batch["origin"]).combine_chunks().indices.to_numpy(),
-            batch["hour"].to_numpy(),
+            ("obs_date", "ascending"),
+            ("origin", "ascending"),
+            ("hour", "ascending"),
+            ("obs_ts", "ascending"),
         ]
-    ) if batch.num_rows else np.empty((0, 3))
+    )
+    keys = (
+        np.column_stack(
+            [
+                batch["obs_date"].cast(pa.int32()).to_numpy(),
+                pc.dictionary_encode(batch["origin"]).combine_chunks().indices.to_numpy(),
+                batch["hour"].to_numpy(),
+            ]
+        )
+        if batch.num_rows
+        else np.empty((0, 3))
+    )
     first = np.ones(batch.num_rows, dtype=bool)
     first[1:] = np.any(keys[1:] != keys[:-1], axis=1)
     batch = batch.filter(pa.array(first))
@@ -182,4 +218,8 @@ def to_partition(parts: list[pa.Table], table: str) -> pa.Table:
     """One day's rows of a feature table, sorted by key, in the contract's schema."""
     rows = pa.concat_tables(parts).drop_columns(["date"])
     keys = [(k, "ascending") for k in contracts.TABLE_KEYS[table]]
-    return rows.sort_by(keys).select(contracts.feature_schema(table).names).cast(contracts.feature_schema(table))
+    return (
+        rows.sort_by(keys)
+        .select(contracts.feature_schema(table).names)
+        .cast(contracts.feature_schema(table))
+    )

@@ -97,7 +97,9 @@ def _gate(
             frames[table] = frame
     day_suites = {table: suites.day_suite(rules[table], day) for table in tables}
     run_time = day_bounds(day)[0]
-    gx_failures, index, pages = gx_runner.run(gate, f"{day}", run_time, frames, day_suites, Path(docs_dir))
+    gx_failures, index, pages = gx_runner.run(
+        gate, f"{day}", run_time, frames, day_suites, Path(docs_dir)
+    )
     for table, lines in gx_failures.items():
         failures[table] += lines
     rows = {table: len(frame) for table, frame in frames.items()}
@@ -340,14 +342,18 @@ def validate_raw(
     return _gate("raw", day, Path(raw_dir), tables, rules, Path(quarantine_dir), Path(docs_dir))
 
 
-def validate_features(day: dt.date, features_dir: Path, quarantine_dir: Path, docs_dir: Path) -> dict:
+def validate_features(
+    day: dt.date, features_dir: Path, quarantine_dir: Path, docs_dir: Path
+) -> dict:
     """Validate one day's partition of each feature table; quarantine all of them on failure.
 
     Same return value and errors as `validate_raw`.
     """
     tables = _feature_tables()
     rules = {table: suites.feature_rules(table) for table in tables}
-    return _gate("features", day, Path(features_dir), tables, rules, Path(quarantine_dir), Path(docs_dir))
+    return _gate(
+        "features", day, Path(features_dir), tables, rules, Path(quarantine_dir), Path(docs_dir)
+    )
 
 
 def validate_raw_range(
@@ -384,7 +390,11 @@ def validate_features_range(
     Same return value, fallback and errors as `validate_raw_range`.
     """
     days = _range_days(days)
-    features_dir, quarantine_dir, docs_dir = Path(features_dir), Path(quarantine_dir), Path(docs_dir)
+    features_dir, quarantine_dir, docs_dir = (
+        Path(features_dir),
+        Path(quarantine_dir),
+        Path(docs_dir),
+    )
     tables = _feature_tables()
     rules = {table: suites.feature_rules(table) for table in tables}
 

@@ -22,15 +22,20 @@ _AGGREGATES = {
 }
 
 
-def _entity_sql(spec: contracts.EntityTable, flights_glob: str, planes: str, start: dt.date, end: dt.date) -> str:
+def _entity_sql(
+    spec: contracts.EntityTable, flights_glob: str, planes: str, start: dt.date, end: dt.date
+) -> str:
     key = spec.keys[0]
     longest = contracts.MAX_WINDOW_DAYS
     stats = ",\n  ".join(
-        _AGGREGATES[stat].format(w=f"f.flight_date > d.day - {days}") + f" AS {spec.prefix}_{stat}_{days}d"
+        _AGGREGATES[stat].format(w=f"f.flight_date > d.day - {days}")
+        + f" AS {spec.prefix}_{stat}_{days}d"
         for stat, days in spec.stats
     )
     static = "".join(f", p.{col}::BIGINT AS {spec.prefix}_{col}" for col in spec.static)
-    join_planes = f"LEFT JOIN read_parquet('{planes}') p ON p.tailnum = s.{key}" if spec.static else ""
+    join_planes = (
+        f"LEFT JOIN read_parquet('{planes}') p ON p.tailnum = s.{key}" if spec.static else ""
+    )
     return f"""
 WITH f AS (
   SELECT flight_date, carrier, origin, origin || '-' || dest AS route, tailnum, arr_delay, dep_delay,

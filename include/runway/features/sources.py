@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from runway import contracts
-from runway.io import partition_file, write_parquet_atomic
 from runway.days import LOCAL_TZ
+from runway.io import partition_file, write_parquet_atomic
 
 log = logging.getLogger(__name__)
 REFERENCE_TABLES = ("planes", "airports", "airlines")
@@ -97,7 +97,9 @@ def _replay_weather(raw: pd.DataFrame, shift: dt.timedelta) -> pd.DataFrame:
     ).dropna(subset=["obs_ts"])
     local = weather["obs_ts"].dt.tz_convert(LOCAL_TZ)
     weather = weather.assign(obs_date=local.dt.date, hour=local.dt.hour.astype("int64"))
-    weather = weather.drop_duplicates(["origin", "obs_ts"]).sort_values(["obs_date", "origin", "obs_ts"])
+    weather = weather.drop_duplicates(["origin", "obs_ts"]).sort_values(
+        ["obs_date", "origin", "obs_ts"]
+    )
     for col in contracts.RAW_WEATHER_SCHEMA.names:
         if col not in ("origin", "obs_date", "hour", "obs_ts"):
             weather[col] = weather[col].astype("float64")
@@ -133,7 +135,9 @@ def prepare_source(source_dir: Path, shift: dt.timedelta, scale: int = 1) -> Pat
         frame = pd.read_csv(data / f"{name}.csv")
         if keys[name]:
             frame = _replicate_reference(frame, keys[name], scale)
-        write_parquet_atomic(pa.Table.from_pandas(frame, preserve_index=False), out / f"{name}.parquet")
+        write_parquet_atomic(
+            pa.Table.from_pandas(frame, preserve_index=False), out / f"{name}.parquet"
+        )
     (out / "_SUCCESS").write_text("")
     return out
 

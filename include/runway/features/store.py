@@ -233,7 +233,9 @@ def online_features(
         raise ValueError(f"entity rows lack the keys {missing}")
     keys = {k: [_online_key(k, row[k]) for row in entity_rows] for k in contracts.ENTITY_COLUMNS}
     feature_service = _cached_service(store, service)
-    response = store.get_online_features(features=feature_service, entity_rows=keys).proto  # columnar
+    response = store.get_online_features(
+        features=feature_service, entity_rows=keys
+    ).proto  # columnar
     vectors = dict(zip(response.metadata.feature_names.val, response.results))
     columns = {key: [row[key] for row in entity_rows] for key in contracts.ENTITY_COLUMNS}
     features = _service_features(feature_service)
@@ -281,7 +283,9 @@ def historical_features(
         refs = [f"{projection.name_to_use()}:{f.name}" for f in projection.features]
         got = store.get_historical_features(entity_df=distinct, features=refs).to_df()
         if len(got) != len(distinct):
-            raise RuntimeError(f"Feast returned {len(got)} rows of {view.name} for {len(distinct)} entity rows")
+            raise RuntimeError(
+                f"Feast returned {len(got)} rows of {view.name} for {len(distinct)} entity rows"
+            )
         got = got.astype({c: entities[c].dtype for c in on})  # Feast may hand back its own dtypes
         names = [f.name for f in projection.features]
         # only the keys are matched: the entity rows' other columns are not copied per view

@@ -126,7 +126,11 @@ class Rule:
         if kind == "schema":
             (contract,) = self.args
             return [
-                _expect("TableColumnsToMatchSet", column_set=[*contract.names, *derived], exact_match=True),
+                _expect(
+                    "TableColumnsToMatchSet",
+                    column_set=[*contract.names, *derived],
+                    exact_match=True,
+                ),
                 *_types(contract),
             ]
         if kind == "rows":
@@ -144,11 +148,17 @@ class Rule:
     # day renderings
     @staticmethod
     def _schema(day, contract: pa.Schema) -> list[Expectation]:
-        return [_expect("TableColumnsToMatchSet", column_set=contract.names, exact_match=True), *_types(contract)]
+        return [
+            _expect("TableColumnsToMatchSet", column_set=contract.names, exact_match=True),
+            *_types(contract),
+        ]
 
     @staticmethod
     def _rows(day, min_value: int, max_value: int | None) -> list[Expectation]:
-        bounds = {"min_value": min_value, **({"max_value": max_value} if max_value is not None else {})}
+        bounds = {
+            "min_value": min_value,
+            **({"max_value": max_value} if max_value is not None else {}),
+        }
         return [_expect("TableRowCountToBeBetween", **bounds)]
 
     @staticmethod
@@ -176,7 +186,15 @@ class Rule:
     @staticmethod
     def _inside_day(day, column: str) -> list[Expectation]:
         start, end = day_bounds(day)
-        return [_expect("ColumnValuesToBeBetween", column=column, min_value=start, max_value=end, strict_max=True)]
+        return [
+            _expect(
+                "ColumnValuesToBeBetween",
+                column=column,
+                min_value=start,
+                max_value=end,
+                strict_max=True,
+            )
+        ]
 
     @staticmethod
     def _at_day_end(day, column: str) -> list[Expectation]:
@@ -291,7 +309,9 @@ def feature_rules(table: str) -> list[Rule]:
 
 
 # ---- rendered suites (what the gates validate) ------------------------------------------------
-def raw_flights_suite(day, airports, carriers, min_flights: int, max_flights: int) -> list[Expectation]:
+def raw_flights_suite(
+    day, airports, carriers, min_flights: int, max_flights: int
+) -> list[Expectation]:
     """The expectations one day's raw flights must meet."""
     return day_suite(raw_flights_rules(airports, carriers, min_flights, max_flights), day)
 
@@ -306,7 +326,9 @@ def feature_suite(table: str, day: dt.date) -> list[Expectation]:
     return day_suite(feature_rules(table), day)
 
 
-def raw_flights_range_suite(days, airports, carriers, min_flights: int, max_flights: int) -> list[Expectation]:
+def raw_flights_range_suite(
+    days, airports, carriers, min_flights: int, max_flights: int
+) -> list[Expectation]:
     """`raw_flights_suite` for every day of `days` at once, on the derived columns."""
     return range_suite(raw_flights_rules(airports, carriers, min_flights, max_flights), days)
 

@@ -139,7 +139,9 @@ def drift_report(
         "columns": len(columns),
         "per_column": {c: per_column.get(c) for c in columns},
         "methods": {
-            c: methods.get(c, "empty on both sides" if c in empty_ref & empty_cur else "counted, not itemised")
+            c: methods.get(
+                c, "empty on both sides" if c in empty_ref & empty_cur else "counted, not itemised"
+            )
             for c in columns
         },
         "empty_columns": sorted(empty_ref | empty_cur, key=columns.index),

@@ -29,7 +29,10 @@ def reference_frame(settings: Settings, version: int) -> pd.DataFrame:
     from runway import registry
 
     path = registry.reference_path(
-        version, settings.references_dir, tracking_uri=settings.mlflow_uri, model_name=settings.model_name
+        version,
+        settings.references_dir,
+        tracking_uri=settings.mlflow_uri,
+        model_name=settings.model_name,
     )
     return pd.read_parquet(path)
 
@@ -86,30 +89,47 @@ def monitor_day(settings: Settings, day: dt.date, run_id: str, computed_at: dt.d
         if landed
         else pd.DataFrame(columns=["flight_id", contracts.LABEL])
     )
-    labelled = scored[["flight_id", "flight_date", "score_champion"]].merge(outcomes, on="flight_id")
+    labelled = scored[["flight_id", "flight_date", "score_champion"]].merge(
+        outcomes, on="flight_id"
+    )
     own = labelled[pd.to_datetime(labelled["flight_date"]).dt.date == day]
-    own_auc = monitoring.realized_performance(own[contracts.LABEL].to_numpy(), own["score_champion"].to_numpy())["auc"]
+    own_auc = monitoring.realized_performance(
+        own[contracts.LABEL].to_numpy(), own["score_champion"].to_numpy()
+    )["auc"]
     if own_auc is not None:
         figures["realized_day_auc"] = own_auc
     status = "labels not landed yet" if day not in landed else "monitored"
     if full:  # the decision's figures need a whole window, comparable with the reference week
         reference = reference_frame(settings, version)
         drift = monitoring.drift_report(
-            reference, scored, list(contracts.ALL_FEATURES), settings.drift_sample_rows, settings.drift_seed, None
+            reference,
+            scored,
+            list(contracts.ALL_FEATURES),
+            settings.drift_sample_rows,
+            settings.drift_seed,
+            None,
         )
         figures.update(drift_share=drift["drift_share"], drifted_columns=drift["drifted_columns"])
         shift = monitoring.prediction_drift(reference["score_champion"], scored["score_champion"])
-        figures.update({f"prediction_{k}": v for k, v in shift.items() if isinstance(v, (int, float))})
+        figures.update(
+            {f"prediction_{k}": v for k, v in shift.items() if isinstance(v, (int, float))}
+        )
         if set(landed) == set(window):
             realized = monitoring.realized_performance(
                 labelled[contracts.LABEL].to_numpy(), labelled["score_champion"].to_numpy()
             )
             figures.update({f"realized_{k}": v for k, v in realized.items() if v is not None})
     else:
-        status += f"; window {figures['window_days']}/{len(window)} days: no drift or decay figures yet"
+        status += (
+            f"; window {figures['window_days']}/{len(window)} days: no drift or decay figures yet"
+        )
     engine = sql.engine(settings.sql_url)
     sql.ensure_tables(engine)
-    sql.upsert(engine, sql.monitoring_metrics, monitoring.metric_rows(day, version, figures, run_id, computed_at))
+    sql.upsert(
+        engine,
+        sql.monitoring_metrics,
+        monitoring.metric_rows(day, version, figures, run_id, computed_at),
+    )
     return {"day": day.isoformat(), "status": status, "model_version": version, **figures}
 
 
@@ -122,13 +142,19 @@ def drift_html(settings: Settings, days: list[dt.date], version: int) -> Path:
     scored = scored[scored["champion_version"] == version]
     html = settings.reports_dir / "monitoring" / f"drift-{days[0]}_{days[-1]}-v{version}.html"
     monitoring.drift_report(
-        reference_frame(settings, version), scored, list(contracts.ALL_FEATURES),
-        settings.drift_sample_rows, settings.drift_seed, html,
+        reference_frame(settings, version),
+        scored,
+        list(contracts.ALL_FEATURES),
+        settings.drift_sample_rows,
+        settings.drift_seed,
+        html,
     )
     return html
 
 
-def monitor(settings: Settings, days: list[dt.date], *, run_id: str, computed_at: dt.datetime) -> dict:
+def monitor(
+    settings: Settings, days: list[dt.date], *, run_id: str, computed_at: dt.datetime
+) -> dict:
     """Monitor the days in order; write their figures and a drift report per champion."""
     results = []
     for day in days:
@@ -137,7 +163,13 @@ def monitor(settings: Settings, days: list[dt.date], *, run_id: str, computed_at
         log.info("monitoring %s", json.dumps(figures, default=str))
     monitored = [r for r in results if "model_version" in r]
     reports = [
-        str(drift_html(settings, [dt.date.fromisoformat(r["day"]) for r in monitored if r["model_version"] == v], v))
+        str(
+            drift_html(
+                settings,
+                [dt.date.fromisoformat(r["day"]) for r in monitored if r["model_version"] == v],
+                v,
+            )
+        )
         for v in sorted({r["model_version"] for r in monitored})
     ]
     _log_reports(settings, monitored, reports, run_id)
@@ -157,7 +189,9 @@ def _history(settings: Settings, version: int, day: dt.date) -> pd.DataFrame:
         return pd.DataFrame(conn.execute(query).fetchall(), columns=["day", "metric", "value"])
 
 
-def decide_retraining(settings: Settings, summary: dict, *, training_active: bool, allowed: bool) -> dict | None:
+def decide_retraining(
+    settings: Settings, summary: dict, *, training_active: bool, allowed: bool
+) -> dict | None:
     """The conf of the training run to trigger, or None: the first monitored day, in order,
     whose decision (`decision.retraining_decision`) says retrain."""
     from runway.monitoring.decision import retraining_decision
@@ -178,10 +212,16 @@ def decide_retraining(settings: Settings, summary: dict, *, training_active: boo
         )
         log.info("retraining decision for %s: %s (%s)", day, verdict.retrain, verdict.reason)
         if verdict.reason in ("not allowed", "training active"):
-            log.info("retraining wanted (%s) but %s: not triggering", verdict.evidence["signals"], verdict.reason)
+            log.info(
+                "retraining wanted (%s) but %s: not triggering",
+                verdict.evidence["signals"],
+                verdict.reason,
+            )
             return None
         if verdict.retrain:
-            return retraining_conf(day, verdict.reason, verdict.evidence, settings.retrain.window_days)
+            return retraining_conf(
+                day, verdict.reason, verdict.evidence, settings.retrain.window_days
+            )
     return None
 
 
@@ -196,7 +236,9 @@ def retraining_conf(day: dt.date, reason: str, evidence: dict, window_days: int)
     }
 
 
-def _log_reports(settings: Settings, monitored: list[dict], reports: list[str], run_id: str) -> None:
+def _log_reports(
+    settings: Settings, monitored: list[dict], reports: list[str], run_id: str
+) -> None:
     """One MLflow run per monitoring run: the daily figures as metrics, the HTML reports."""
     import mlflow
 
@@ -206,12 +248,20 @@ def _log_reports(settings: Settings, monitored: list[dict], reports: list[str], 
         return
     with tracking(settings.mlflow_uri) as client:
         experiment = ensure_experiment(
-            client, settings.experiment + MONITORING_EXPERIMENT_SUFFIX, settings.mlflow_artifact_location
+            client,
+            settings.experiment + MONITORING_EXPERIMENT_SUFFIX,
+            settings.mlflow_artifact_location,
         )
-        with mlflow.start_run(experiment_id=experiment, run_name=f"monitoring {monitored[0]['day']}..{monitored[-1]['day']}"):
+        with mlflow.start_run(
+            experiment_id=experiment,
+            run_name=f"monitoring {monitored[0]['day']}..{monitored[-1]['day']}",
+        ):
             mlflow.set_tag("airflow_run_id", run_id)
             for result in monitored:
                 step = dt.date.fromisoformat(result["day"]).toordinal()
-                mlflow.log_metrics({k: float(v) for k, v in result.items() if isinstance(v, (int, float))}, step=step)
+                mlflow.log_metrics(
+                    {k: float(v) for k, v in result.items() if isinstance(v, (int, float))},
+                    step=step,
+                )
             for report in reports:
                 mlflow.log_artifact(report, "drift_reports")

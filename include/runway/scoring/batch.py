@@ -32,8 +32,19 @@ def scheduled_flights(source: Path, day: dt.date) -> pd.DataFrame:
 
     Outcome columns (delays, times flown) are never read here.
     """
-    columns = ["flight_id", "flight_date", "carrier", "flight", "tailnum", "origin", "dest",
-               "sched_dep_time", "hour", "distance", "sched_dep_ts"]
+    columns = [
+        "flight_id",
+        "flight_date",
+        "carrier",
+        "flight",
+        "tailnum",
+        "origin",
+        "dest",
+        "sched_dep_time",
+        "hour",
+        "distance",
+        "sched_dep_ts",
+    ]
     table = ds.dataset(Path(source) / "flights.parquet").to_table(
         columns=columns, filter=ds.field("flight_date") == day
     )
@@ -51,9 +62,14 @@ def _models(tracking_uri: str, model_name: str) -> dict[str, tuple[int, object]]
             "(or model_rollback) first; nothing was scored"
         )
     challenger = registry.challenger_version(tracking_uri=tracking_uri, model_name=model_name)
-    aliases = {"champion": champion} | ({"challenger": challenger} if challenger not in (None, champion) else {})
+    aliases = {"champion": champion} | (
+        {"challenger": challenger} if challenger not in (None, champion) else {}
+    )
     return {
-        alias: (v, registry.load_model(registry.version_uri(v, model_name), tracking_uri=tracking_uri))
+        alias: (
+            v,
+            registry.load_model(registry.version_uri(v, model_name), tracking_uri=tracking_uri),
+        )
         for alias, v in aliases.items()
     }
 
@@ -84,10 +100,14 @@ def score_days(
         log.info("no flights scheduled on %s: nothing to score", ", ".join(map(str, days)))
         return summary
     # One point-in-time retrieval for all the days: each flight still gets its own timestamp.
-    frame = feature_store.historical_features(store, entities.entity_rows(flights, with_label=False))
+    frame = feature_store.historical_features(
+        store, entities.entity_rows(flights, with_label=False)
+    )
     model_input = frame[list(RAW_INPUTS)]  # the signature's columns: nothing for MLflow to drop
     for alias, (_, model) in models.items():
-        frame[f"score_{alias}"] = pd.Series(model.predict(model_input), index=frame.index).astype("float64")
+        frame[f"score_{alias}"] = pd.Series(model.predict(model_input), index=frame.index).astype(
+            "float64"
+        )
     frame["champion_version"] = models["champion"][0]
     for day, day_frame in frame.groupby("flight_date", sort=True):
         rows = [
@@ -120,4 +140,3 @@ def read_scored(scored_dir: Path, days: list[dt.date]) -> pd.DataFrame:
     if not present:
         return pd.DataFrame()
     return pd.concat([pd.read_parquet(p) for p in present], ignore_index=True)
-

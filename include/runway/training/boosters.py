@@ -53,7 +53,9 @@ class XGBoostScorer(Scorer):
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         # inplace_predict reads the matrix's buffer: no DMatrix and no frame per prediction
-        return self.booster.inplace_predict(self.vocab.matrix(frame), iteration_range=(0, self.best_iteration + 1))
+        return self.booster.inplace_predict(
+            self.vocab.matrix(frame), iteration_range=(0, self.best_iteration + 1)
+        )
 
     def feature_importance(self) -> dict[str, float]:
         gains = self.booster.get_score(importance_type="total_gain")
@@ -129,7 +131,9 @@ class LightGBMScorer(Scorer):
         self.vocab = vocab
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.booster.predict(self.vocab.matrix(frame), num_iteration=self.booster.best_iteration)
+        return self.booster.predict(
+            self.vocab.matrix(frame), num_iteration=self.booster.best_iteration
+        )
 
     def feature_importance(self) -> dict[str, float]:
         gains = self.booster.feature_importance(importance_type="gain")

@@ -20,9 +20,9 @@ from typing import Any
 
 import pandas as pd
 
+from runway.metrics import classification_metrics
 from runway.training.data import Split
 from runway.training.inputs import labels
-from runway.metrics import classification_metrics
 from runway.training.scorer import Scorer
 
 log = logging.getLogger(__name__)

@@ -26,9 +26,9 @@ from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
+from runway.metrics import SliceMetric
 from runway.registry import MODEL_NAME
 from runway.settings import GateThresholds
-from runway.metrics import SliceMetric
 
 FIRST_RUN_POLICY = (
     "first run: no champion to compare with, so the change checks are not evaluated; the "
@@ -115,8 +115,12 @@ class GateVerdict:
 
 
 def _slice(item) -> SliceMetric:
-    return item if isinstance(item, SliceMetric) else SliceMetric(
-        **{k: item[k] for k in ("column", "value", "rows", "positives", "roc_auc")}
+    return (
+        item
+        if isinstance(item, SliceMetric)
+        else SliceMetric(
+            **{k: item[k] for k in ("column", "value", "rows", "positives", "roc_auc")}
+        )
     )
 
 
@@ -229,9 +233,9 @@ def compare_with_champion(
     import mlflow
 
     from runway.contracts import RAW_INPUTS
+    from runway.metrics import classification_metrics, slice_metrics
     from runway.registry import champion_version, tracking
     from runway.training.inputs import labels
-    from runway.metrics import classification_metrics, slice_metrics
 
     y = labels(test)
     champion = champion_version(tracking_uri=tracking_uri, model_name=model_name)

@@ -96,7 +96,7 @@ class Vocabulary:
     levels: dict[str, tuple[str, ...]]
 
     @classmethod
-    def fit(cls, inputs: pd.DataFrame, columns=CATEGORICAL) -> "Vocabulary":
+    def fit(cls, inputs: pd.DataFrame, columns=CATEGORICAL) -> Vocabulary:
         return cls({c: tuple(sorted(pd.unique(inputs[c].astype(str)))) for c in columns})
 
     def dtype(self, column: str) -> pd.CategoricalDtype:
@@ -119,7 +119,7 @@ class Vocabulary:
         out = np.empty((len(frame), len(MODEL_INPUTS)), dtype="float64")
         for position, col in enumerate(CATEGORICAL):
             out[:, position] = self._codes(col, frame[col])
-        _numeric(frame, out[:, len(CATEGORICAL):])
+        _numeric(frame, out[:, len(CATEGORICAL) :])
         return out
 
     def _codes(self, col: str, values: pd.Series) -> np.ndarray:

@@ -30,7 +30,7 @@ class Numerics:
     flagged: np.ndarray  # indices of columns that get a missing indicator
 
     @classmethod
-    def fit(cls, values: np.ndarray) -> "Numerics":
+    def fit(cls, values: np.ndarray) -> Numerics:
         missing = np.isnan(values)
         median = np.nanmedian(np.where(missing.all(axis=0), 0.0, values), axis=0)
         median = np.nan_to_num(median)

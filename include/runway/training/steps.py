@@ -24,7 +24,10 @@ REFERENCE_ROWS = 20_000  # test-window flights kept as monitoring's drift refere
 
 
 def training_window(
-    settings: Settings, window_start: str | None, window_end: str | None, window_days: int | None,
+    settings: Settings,
+    window_start: str | None,
+    window_end: str | None,
+    window_days: int | None,
     run_moment: dt.datetime,
 ) -> tuple[dt.date, dt.date]:
     """The params' window, else the `window_days` (default: the retrain policy's) days ending
@@ -32,7 +35,9 @@ def training_window(
     from runway import days
 
     length = window_days or settings.retrain.window_days
-    return days.training_window(window_start, window_end, length, days.local_day(run_moment) - dt.timedelta(days=1))
+    return days.training_window(
+        window_start, window_end, length, days.local_day(run_moment) - dt.timedelta(days=1)
+    )
 
 
 def build_training_set(settings: Settings, start: dt.date, end: dt.date, run_id: str) -> dict:
@@ -57,7 +62,11 @@ def _safe(run_id: str) -> str:
 def _git_commit() -> str:
     try:
         return subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -89,7 +98,12 @@ def train_family(
 
     frame, split = _splits(data_path, valid_days, test_days)
     result = train_candidate(
-        family, split.train, split.valid, n_trials=n_trials, timeout_s=timeout_s, seed=seed,
+        family,
+        split.train,
+        split.valid,
+        n_trials=n_trials,
+        timeout_s=timeout_s,
+        seed=seed,
         threads=settings.train_threads or None,
     )
     windows = split.windows()
@@ -138,14 +152,19 @@ def choose_candidate(candidates: list[dict | None], max_ece: float) -> dict:
     return min(calibrated, key=lambda c: c["valid_log_loss"])
 
 
-def gate_best(settings: Settings, candidates: list[dict], data_path: str, test_days: int, valid_days: int) -> dict:
+def gate_best(
+    settings: Settings, candidates: list[dict], data_path: str, test_days: int, valid_days: int
+) -> dict:
     """Put the best candidate (`choose_candidate`) through the gate against the champion."""
     from runway.training.gate import gate_candidate
 
     best = choose_candidate(candidates, settings.gate.max_ece)
     _, split = _splits(data_path, valid_days, test_days)
     verdict = gate_candidate(
-        best["version"], split.test, tracking_uri=settings.mlflow_uri, model_name=settings.model_name,
+        best["version"],
+        split.test,
+        tracking_uri=settings.mlflow_uri,
+        model_name=settings.model_name,
         thresholds=settings.gate,
     )
     report = verdict.to_markdown()
@@ -169,7 +188,9 @@ def _log_reference(settings: Settings, best: dict, test: pd.DataFrame) -> None:
     from runway.contracts import RAW_INPUTS
 
     sample = test.sample(min(len(test), REFERENCE_ROWS), random_state=settings.drift_seed)
-    model = registry.load_model(registry.version_uri(best["version"], settings.model_name), tracking_uri=settings.mlflow_uri)
+    model = registry.load_model(
+        registry.version_uri(best["version"], settings.model_name), tracking_uri=settings.mlflow_uri
+    )
     sample = sample.assign(score_champion=model.predict(sample[list(RAW_INPUTS)]))
     registry.log_reference(best["run_id"], sample, tracking_uri=settings.mlflow_uri)
 
@@ -188,4 +209,8 @@ def promote(settings: Settings, verdict: dict, policy: str, actor: str, reason: 
     if policy == "auto":
         change = registry.promote(verdict["version"], actor=actor, reason=reason, **kwargs)
         return {"champion": change.current, "previous_champion": change.previous, "policy": policy}
-    return {"challenger": verdict["version"], "champion": registry.champion_version(**kwargs), "policy": policy}
+    return {
+        "challenger": verdict["version"],
+        "champion": registry.champion_version(**kwargs),
+        "policy": policy,
+    }

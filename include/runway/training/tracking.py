@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib.metadata
-import json
 import math
 import tempfile
 from collections.abc import Mapping
@@ -20,10 +19,10 @@ from pathlib import Path
 import pandas as pd
 
 from runway import contracts
-from runway.training.candidates import CandidateResult
-from runway.training.inputs import CATEGORICAL, RAW_INPUTS, labels
 from runway.metrics import classification_metrics, slice_metrics, write_plots
 from runway.registry import MODEL_NAME, TAG_PREFIX, ensure_experiment, tracking
+from runway.training.candidates import CandidateResult
+from runway.training.inputs import CATEGORICAL, RAW_INPUTS, labels
 
 MODEL_ARTIFACT = "model"  # log_model(name=...)
 # Lineage every registered version carries: what data, which code, which Airflow run.

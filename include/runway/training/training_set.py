@@ -22,10 +22,14 @@ def write_training_set(store, raw_dir: Path, start: dt.date, end: dt.date, out_p
 
     if end < start:
         raise ValueError(f"training window: end {end} is before start {start}")
-    rows = entities.entity_rows(entities.read_flights(raw_dir, day_range(start, end)), with_label=True)
+    rows = entities.entity_rows(
+        entities.read_flights(raw_dir, day_range(start, end)), with_label=True
+    )
     frame = feature_store.historical_features(store, rows)
     write_parquet_atomic(pa.Table.from_pandas(frame, preserve_index=False), out_path)
-    coverage = float(frame[list(contracts.ALL_FEATURES)].notna().mean().mean()) if len(frame) else 0.0
+    coverage = (
+        float(frame[list(contracts.ALL_FEATURES)].notna().mean().mean()) if len(frame) else 0.0
+    )
     return {
         "path": str(out_path),
         "rows": len(frame),

@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 
 from runway import contracts
-from runway.features import sources
-from runway.features import beam_job, reference
+from runway.features import beam_job, reference, sources
 from runway.settings import Settings
 
 FIRST_LANDED = dt.date(2026, 1, 5)
@@ -52,8 +51,11 @@ def test_every_feature_equals_duckdb_reference(built, table):
     assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"][keys].head()
     for feature in contracts.TABLE_FEATURES[table]:
         np.testing.assert_allclose(
-            merged[feature].astype(float), merged[f"{feature}_ref"].astype(float),
-            rtol=1e-9, equal_nan=True, err_msg=f"{table}.{feature}",
+            merged[feature].astype(float),
+            merged[f"{feature}_ref"].astype(float),
+            rtol=1e-9,
+            equal_nan=True,
+            err_msg=f"{table}.{feature}",
         )
 
 
@@ -63,7 +65,9 @@ def test_partitions_follow_contract_and_are_stamped_at_end_of_day(built):
         frame = pd.read_parquet(settings.features_dir / table / f"date={TARGETS[0]}")
         import pyarrow.parquet as pq
 
-        schema = pq.read_schema(settings.features_dir / table / f"date={TARGETS[0]}" / "part-0.parquet")
+        schema = pq.read_schema(
+            settings.features_dir / table / f"date={TARGETS[0]}" / "part-0.parquet"
+        )
         assert schema.remove_metadata() == contracts.feature_schema(table)
         # midnight after 3 February in New York is 05:00 UTC on 4 February (EST)
         assert set(frame[contracts.EVENT_TIMESTAMP]) == {pd.Timestamp("2026-02-04 05:00", tz="UTC")}

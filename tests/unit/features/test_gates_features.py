@@ -16,19 +16,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from runway import contracts
-from runway.features import gates
-from runway.features import gx_runner, suites
+from runway.features import gates, gx_runner, suites
 from runway.io import partition_dir, partition_file
 
 DAY = dt.date(2026, 3, 8)
-DAY_END = dt.datetime(2026, 3, 9, 4, tzinfo=dt.timezone.utc)  # local midnight, EDT
+DAY_END = dt.datetime(2026, 3, 9, 4, tzinfo=dt.UTC)  # local midnight, EDT
 OTHER_DAY = dt.date(2026, 3, 7)
 NEXT_DAY = dt.date(2026, 3, 9)  # with OTHER_DAY, the range gate's other days
 RANGE = [OTHER_DAY, DAY, NEXT_DAY]  # a 24-, a 23- and a 24-hour day
 ENDS = {
-    OTHER_DAY: dt.datetime(2026, 3, 8, 5, tzinfo=dt.timezone.utc),  # local midnight, EST
+    OTHER_DAY: dt.datetime(2026, 3, 8, 5, tzinfo=dt.UTC),  # local midnight, EST
     DAY: DAY_END,
-    NEXT_DAY: dt.datetime(2026, 3, 10, 4, tzinfo=dt.timezone.utc),  # local midnight, EDT
+    NEXT_DAY: dt.datetime(2026, 3, 10, 4, tzinfo=dt.UTC),  # local midnight, EDT
 }
 ROWS = 3
 
@@ -142,7 +141,7 @@ CASES = [
     (
         "stamped at UTC midnight, not local",
         "origin_stats",
-        lambda: conforming("origin_stats", dt.datetime(2026, 3, 9, tzinfo=dt.timezone.utc)),
+        lambda: conforming("origin_stats", dt.datetime(2026, 3, 9, tzinfo=dt.UTC)),
         "expect_column_values_to_be_between(event_timestamp): 3 of 3 rows unexpected",
     ),
     (

@@ -20,9 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from runway.features import sources
-from runway.features import gates
-from runway.features import gx_runner, suites
+from runway.features import gates, gx_runner, sources, suites
 from runway.io import partition_dir, partition_file
 from runway.settings import Settings
 
@@ -226,9 +224,10 @@ def test_clean_days_pass_and_stay_in_place(zone, settings):
     assert all(Path(page).is_file() for page in summary["pages"].values())
 
     neighbour = run_gate(zone, settings, NEIGHBOUR)  # as landed, untouched by pandas
-    assert neighbour["rows"]["flights"] == pq.read_metadata(
-        partition_file(zone.raw, "flights", NEIGHBOUR.isoformat())
-    ).num_rows
+    assert (
+        neighbour["rows"]["flights"]
+        == pq.read_metadata(partition_file(zone.raw, "flights", NEIGHBOUR.isoformat())).num_rows
+    )
     assert digest(zone.raw, NEIGHBOUR) == before
     assert not zone.quarantine.exists()
     index = Path(summary["docs"]).read_text()

@@ -18,12 +18,17 @@ def test_beam_options_name_the_runner_days_and_folders(tmp_path):
     options = steps.beam_options(settings, DAYS)
     assert options["runner"] == "FnApiRunner"
     assert (options["start"], options["end"]) == ("2026-03-01", "2026-03-02")
-    assert options["raw_dir"] == str(settings.raw_dir) and options["features_dir"] == str(settings.features_dir)
+    assert options["raw_dir"] == str(settings.raw_dir) and options["features_dir"] == str(
+        settings.features_dir
+    )
     assert options["flink_master"] == "host:8081" and options["streaming"] is True
 
 
 def test_landing_a_day_outside_the_replay_is_refused_with_the_range(tmp_path):
     settings = Settings(home=tmp_path, replay_year=2026)
-    with pytest.raises(RunConfigError, match=r"no source data for 2030-01-01: the replay covers 2025-12-30\.\.2026-12-29"):
+    with pytest.raises(
+        RunConfigError,
+        match=r"no source data for 2030-01-01: the replay covers 2025-12-30\.\.2026-12-29",
+    ):
         steps.land(settings, [dt.date(2030, 1, 1)])
     assert not settings.raw_dir.exists()

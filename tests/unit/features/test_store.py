@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from runway import contracts
+from runway.days import LOCAL_TZ
 from runway.features import store as fs
 from runway.io import partition_file, write_parquet_atomic
-from runway.days import LOCAL_TZ
 from runway.settings import Settings, load_settings
 
 DAYS = ("2026-01-10", "2026-01-11", "2026-01-12")  # D-1, D, D+1 (no DST change near)
@@ -157,9 +157,7 @@ def test_yaml_documents_the_local_config():
     assert documented["provider"] == built.provider
     assert documented["offline_store"]["type"] == built.offline_store.type == "duckdb"
     assert documented["online_store"]["type"] == built.online_store.type == "sqlite"
-    assert (repo / documented["online_store"]["path"]).resolve() == Path(
-        built.online_store.path
-    )
+    assert (repo / documented["online_store"]["path"]).resolve() == Path(built.online_store.path)
     assert (repo / documented["registry"]["path"]).resolve() == Path(built.registry.path)
     assert (
         documented["entity_key_serialization_version"]
@@ -284,7 +282,11 @@ def test_historical_features_keep_duplicates_and_index_and_refuse_feature_column
     view and handed back to each row; the caller's index and order are kept."""
     row = _entity_rows()[0] | {contracts.EVENT_TIMESTAMP: STAMPS[1] + pd.Timedelta(hours=1)}
     entity_df = pd.DataFrame(
-        [row | {"flight_id": "a"}, row | {"flight_id": "b", "tailnum": None}, row | {"flight_id": "c"}],
+        [
+            row | {"flight_id": "a"},
+            row | {"flight_id": "b", "tailnum": None},
+            row | {"flight_id": "c"},
+        ],
         index=[30, 10, 20],
     )
     result = fs.historical_features(store, entity_df)
@@ -294,7 +296,9 @@ def test_historical_features_keep_duplicates_and_index_and_refuse_feature_column
     assert result.loc[30, features].equals(result.loc[20, features])
     plane = list(contracts.TABLE_FEATURES["plane_stats"])
     others = [f for f in features if f not in plane]
-    assert result.loc[10, plane].isna().all() and result.loc[10, others].equals(result.loc[30, others])
+    assert result.loc[10, plane].isna().all() and result.loc[10, others].equals(
+        result.loc[30, others]
+    )
     with pytest.raises(ValueError, match="already has the feature columns"):
         fs.historical_features(store, result)
 

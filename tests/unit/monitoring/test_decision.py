@@ -15,7 +15,7 @@ from runway.monitoring import decision as decisions
 from runway.monitoring.drift import metric_rows
 from runway.settings import RetrainPolicy
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _rows(bind, table) -> list[dict]:
@@ -50,10 +50,8 @@ def test_metric_rows_round_trip_into_the_retraining_decision(bind):
     assert decision.evidence["realized_auc"] is None
 
 
-
 TODAY = dt.date(2026, 7, 20)
 RULE = dict(drift_threshold=0.5, consecutive_days=3, auc_drop=0.05, cooldown_days=14)
-
 
 
 def _history(drift: dict[int, float], auc: dict[int, float]) -> pd.DataFrame:
@@ -92,7 +90,9 @@ COOLDOWN_OVER = dt.datetime(2026, 7, 6, 12, 0)  # 14 days before TODAY: the cool
 )
 def test_retraining_decision(case, drift, auc, last_retrain, active, outcome):
     history = _history(drift, auc)
-    decision = decisions.retraining_decision(history, TODAY, 0.70, last_retrain, RetrainPolicy(**RULE), active)
+    decision = decisions.retraining_decision(
+        history, TODAY, 0.70, last_retrain, RetrainPolicy(**RULE), active
+    )
     assert (decision.retrain, decision.reason) == (outcome in ("drift", "decay"), outcome), case
     json.dumps(decision.evidence)  # it becomes the training run's conf
 
@@ -100,7 +100,9 @@ def test_retraining_decision(case, drift, auc, last_retrain, active, outcome):
 def test_retraining_evidence_names_values_thresholds_and_days():
     history = _history(DRIFT_3_DAYS, {0: 0.60, 2: 0.62})
     rule = RetrainPolicy(**{**RULE, "cooldown_days": 3})
-    decision = decisions.retraining_decision(history, TODAY, 0.70, RETRAINED_5_DAYS_AGO, rule, False)
+    decision = decisions.retraining_decision(
+        history, TODAY, 0.70, RETRAINED_5_DAYS_AGO, rule, False
+    )
     assert decision.retrain and decision.reason == "drift"
     evidence = decision.evidence
     assert evidence["signals"] == ["drift", "decay"]

@@ -21,4 +21,9 @@ def test_the_retraining_conf_covers_the_policy_window_ending_on_the_day():
 
 def test_no_decision_without_a_monitored_day(tmp_path):
     summary = {"days": [{"day": "2026-03-08", "status": "no scored flights"}], "reports": []}
-    assert steps.decide_retraining(Settings(home=tmp_path), summary, training_active=False, allowed=True) is None
+    assert (
+        steps.decide_retraining(
+            Settings(home=tmp_path), summary, training_active=False, allowed=True
+        )
+        is None
+    )

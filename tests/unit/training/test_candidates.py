@@ -12,10 +12,10 @@ import pytest
 import xgboost
 
 from runway import contracts
+from runway.metrics import classification_metrics
 from runway.training.candidates import FAMILIES, cuda_available, train_candidate
 from runway.training.data import split_by_date
 from runway.training.inputs import model_frame
-from runway.metrics import classification_metrics
 from tests.unit._training_data import TEST_DAYS, VALID_DAYS, sample_frame
 
 BUDGET = {"n_trials": 2, "timeout_s": 20.0, "seed": 0, "threads": 1}
@@ -100,7 +100,8 @@ def test_boosters_score_the_code_matrix_as_the_frame_they_were_trained_on(candid
     frame = model.vocab.categorical(model_frame(rows))
     if family == "xgboost":
         expected = model.booster.predict(
-            xgboost.DMatrix(frame, enable_categorical=True), iteration_range=(0, model.best_iteration + 1)
+            xgboost.DMatrix(frame, enable_categorical=True),
+            iteration_range=(0, model.best_iteration + 1),
         )
     else:
         expected = model.booster.predict(frame, num_iteration=model.booster.best_iteration)

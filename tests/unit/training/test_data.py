@@ -14,6 +14,12 @@ import pytest
 
 import runway
 from runway import contracts
+from runway.metrics import (
+    classification_metrics,
+    expected_calibration_error,
+    slice_metrics,
+    write_plots,
+)
 from runway.training.data import split_by_date, training_data_hash
 from runway.training.inputs import (
     CATEGORICAL,
@@ -23,12 +29,6 @@ from runway.training.inputs import (
     RAW_INPUTS,
     Vocabulary,
     model_frame,
-)
-from runway.metrics import (
-    classification_metrics,
-    expected_calibration_error,
-    slice_metrics,
-    write_plots,
 )
 from tests.unit._training_data import SAMPLE_DAYS, SAMPLE_FIRST, TEST_DAYS, VALID_DAYS, sample_frame
 

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from runway.training.gate import FIRST_RUN_POLICY, GateThresholds, evaluate_gate
 from runway.metrics import SliceMetric
+from runway.training.gate import FIRST_RUN_POLICY, GateThresholds, evaluate_gate
 
 T = GateThresholds()
 

@@ -10,7 +10,11 @@ def _c(family, log_loss, ece, test_auc=0.9):
 
 
 def test_lowest_validation_log_loss_among_calibrated_candidates():
-    candidates = [_c("xgboost", 0.516, 0.056), _c("lightgbm", 0.531, 0.044), _c("torch", 0.527, 0.053)]
+    candidates = [
+        _c("xgboost", 0.516, 0.056),
+        _c("lightgbm", 0.531, 0.044),
+        _c("torch", 0.527, 0.053),
+    ]
     assert choose_candidate(candidates, max_ece=0.05)["family"] == "lightgbm"
     assert choose_candidate(candidates, max_ece=0.06)["family"] == "xgboost"
 
@@ -34,9 +38,16 @@ def test_training_window_defaults_to_the_policy_days_before_the_run():
     from runway.training.steps import training_window
 
     settings = Settings(retrain=RetrainPolicy(window_days=28))
-    run = dt.datetime(2026, 7, 1, 7, 0, tzinfo=dt.timezone.utc)  # 03:00 in New York, July 1st
-    assert training_window(settings, None, None, None, run) == (dt.date(2026, 6, 3), dt.date(2026, 6, 30))
-    assert training_window(settings, None, None, 14, run) == (dt.date(2026, 6, 17), dt.date(2026, 6, 30))
+    run = dt.datetime(2026, 7, 1, 7, 0, tzinfo=dt.UTC)  # 03:00 in New York, July 1st
+    assert training_window(settings, None, None, None, run) == (
+        dt.date(2026, 6, 3),
+        dt.date(2026, 6, 30),
+    )
+    assert training_window(settings, None, None, 14, run) == (
+        dt.date(2026, 6, 17),
+        dt.date(2026, 6, 30),
+    )
     assert training_window(settings, "2026-05-01", "2026-05-31", None, run) == (
-        dt.date(2026, 5, 1), dt.date(2026, 5, 31)
+        dt.date(2026, 5, 1),
+        dt.date(2026, 5, 31),
     )
