@@ -36,7 +36,8 @@ def asof_sql(features_dir: Path, entity_ttl_days: int) -> str:
         )
         on = " AND ".join(f"e.{k} = {alias}.{k}" for k in keys)
         joins.append(
-            f"ASOF LEFT JOIN {source} {alias} ON {on} AND e.{contracts.EVENT_TIMESTAMP} >= {alias}.ts"
+            f"ASOF LEFT JOIN {source} {alias} ON {on} "
+            f"AND e.{contracts.EVENT_TIMESTAMP} >= {alias}.ts"
         )
         hours = ttl_days(table, entity_ttl_days) * 24
         fresh = f"{alias}.ts >= e.{contracts.EVENT_TIMESTAMP} - INTERVAL '{hours} hours'"

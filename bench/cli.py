@@ -195,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             value = target["value"]
             shown = f"{value:.3g}" if isinstance(value, (int, float)) else "-"
             ctx.say(
-                f"  {figure['name']:9s} {state:12s} {target['name']}: {shown} {target['op']} {target['threshold']}"
+                f"  {figure['name']:9s} {state:12s} {target['name']}: "
+                f"{shown} {target['op']} {target['threshold']}"
             )
     return 1 if any(measured[n]["status"] == "error" for n in measured) else 0

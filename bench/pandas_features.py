@@ -130,7 +130,7 @@ def weather_features(raw_dir: Path, start: dt.date, end: dt.date) -> pd.DataFram
     out = weather[["obs_date", "origin", "hour", *contracts.WEATHER_COLUMNS]].rename(
         columns={
             "obs_date": "day",
-            **dict(zip(contracts.WEATHER_COLUMNS, contracts.WEATHER_FEATURES)),
+            **dict(zip(contracts.WEATHER_COLUMNS, contracts.WEATHER_FEATURES, strict=True)),
         }
     )
     return out.reset_index(drop=True)

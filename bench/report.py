@@ -35,7 +35,8 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 
 
 def plot_figure(figure: dict, out: Path) -> list[str]:
-    """One grouped bar chart per metric: cases on the x axis, a bar per contender, min-max whiskers."""
+    """One grouped bar chart per metric: cases on the x axis, a bar per contender, min-max
+    whiskers."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -89,9 +90,11 @@ def write_report(doc: dict, out: Path) -> Path:
     lines = [
         "# Runway benchmarks",
         "",
-        f"Generated {doc['generated_at']} by `{doc['command'].strip()}` at commit `{doc.get('git_commit')}`"
+        f"Generated {doc['generated_at']} by `{doc['command'].strip()}` "
+        f"at commit `{doc.get('git_commit')}`"
         f"{' (**--quick**: tiny sizes, numbers are not the figures)' if doc.get('quick') else ''}; "
-        f"{doc['repeats']} repeat(s) per contender, contenders interleaved, each in a fresh process. "
+        f"{doc['repeats']} repeat(s) per contender, contenders interleaved, "
+        "each in a fresh process. "
         "Figures are medians with min-max over the repeats; ratios are of medians.",
         "",
         "## Machine",

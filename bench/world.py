@@ -1,8 +1,8 @@
 """The data the figures measure on: a Runway installation per scale, built with the project's
 own functions and kept between runs (`--work`, default `.runway/bench`).
 
-Scale N is `runway.features.sources.prepare_source(..., scale=N)`: the real 2013 flights replayed onto
-2026, replicated N times under new carrier and tail numbers. Days are landed with `land_day`,
+Scale N is `runway.features.sources.prepare_source(..., scale=N)`: the real 2013 flights replayed
+onto 2026, replicated N times under new carrier and tail numbers. Days are landed with `land_day`,
 features built with the Beam job, each only where missing. Set-up runs in subprocesses (a 30x
 source needs several GiB while it is built) and is never part of a measured figure.
 """
@@ -209,7 +209,7 @@ class World:
         return path
 
 
-# ---- child bodies ---------------------------------------------------------------------------------
+# ---- child bodies -----------------------------------------------------------------------------
 def _prepare(home: str, scale: int) -> dict:
     from runway import contracts
     from runway.features import sources

@@ -36,7 +36,9 @@ PREDICTIONS = Asset(name="predictions", uri="runway://tables/predictions")
             type=["null", "string"],
             format="date",
             title="First flight day",
-            description="Optional: score (or rescore) the flights of start..end instead of tomorrow's.",
+            description=(
+                "Optional: score (or rescore) the flights of start..end instead of tomorrow's."
+            ),
         ),
         "end": Param(
             None,
@@ -50,7 +52,8 @@ PREDICTIONS = Asset(name="predictions", uri="runway://tables/predictions")
 def batch_scoring():
     @task
     def resolve_days() -> list[str]:
-        """The flight days to score: `start`..`end`, else tomorrow's (the day after the interval's)."""
+        """The flight days to score: `start`..`end`, else tomorrow's (the day after the
+        interval's)."""
         from runway import days
 
         context = get_current_context()

@@ -37,7 +37,10 @@ from runway.days import LOCAL_TZ
             type=["null", "string"],
             format="date",
             title="First day",
-            description="Optional: monitor the flight days start..end (in order) instead of the interval's day.",
+            description=(
+                "Optional: monitor the flight days start..end (in order) instead of the "
+                "interval's day."
+            ),
         ),
         "end": Param(
             None,
@@ -50,7 +53,9 @@ from runway.days import LOCAL_TZ
             True,
             type="boolean",
             title="Allow retraining",
-            description="When false, the decision is computed and logged but never triggers training.",
+            description=(
+                "When false, the decision is computed and logged but never triggers training."
+            ),
         ),
     },
 )
@@ -68,7 +73,8 @@ def model_monitoring():
 
     @task(multiple_outputs=False)
     def monitor_days(days: list[str]) -> dict:
-        """Drift, prediction drift and realized performance of each day into `monitoring_metrics`."""
+        """Drift, prediction drift and realized performance of each day into
+        `monitoring_metrics`."""
         from runway.days import from_strings
         from runway.monitoring.steps import monitor
         from runway.settings import load_settings

@@ -33,7 +33,10 @@ MODEL = Asset(name="model", uri="runway://models/flight_delay")
             type="integer",
             minimum=1,
             title="Version to restore",
-            description="The flight_delay version that becomes champion again (it must have passed the gate).",
+            description=(
+                "The flight_delay version that becomes champion again "
+                "(it must have passed the gate)."
+            ),
         ),
         "reason": Param(
             type="string",

@@ -74,7 +74,10 @@ def _train(family: str, data: dict) -> dict:
             type=["null", "string"],
             format="date",
             title="Window end",
-            description="Last flight day of the window. Default: the window_days ending the day before the run.",
+            description=(
+                "Last flight day of the window. "
+                "Default: the window_days ending the day before the run."
+            ),
         ),
         "window_days": Param(
             None,
@@ -145,7 +148,10 @@ def _train(family: str, data: dict) -> dict:
             {},
             type="object",
             title="Evidence",
-            description="What triggered the run (the monitor's figures and thresholds); recorded with the model.",
+            description=(
+                "What triggered the run (the monitor's figures and thresholds); "
+                "recorded with the model."
+            ),
         ),
     },
 )
@@ -205,8 +211,8 @@ def training_pipeline():
         """A passing candidate becomes challenger, and champion under `promotion=auto`."""
         if not verdict["passed"]:
             raise AirflowSkipException(
-                f"version {verdict['version']} failed the gate ({', '.join(verdict['failed_checks'])}); "
-                "the champion is unchanged"
+                f"version {verdict['version']} failed the gate "
+                f"({', '.join(verdict['failed_checks'])}); the champion is unchanged"
             )
         import json
 

@@ -34,10 +34,12 @@ def _links(root: Path, prefix: str, pattern: str) -> str:
     items = sorted(root.glob(pattern), reverse=True)
     if not items:
         return "<li><em>none yet</em></li>"
-    return "".join(
-        f'<li><a href="{prefix}/{html.escape(str(p.relative_to(root)))}">{html.escape(p.stem if p.name != "index.html" else str(p.parent.relative_to(root)))}</a></li>'
-        for p in items[:120]
-    )
+    links = []
+    for p in items[:120]:
+        href = html.escape(str(p.relative_to(root)))
+        label = html.escape(p.stem if p.name != "index.html" else str(p.parent.relative_to(root)))
+        links.append(f'<li><a href="{prefix}/{href}">{label}</a></li>')
+    return "".join(links)
 
 
 @app.get("/", response_class=HTMLResponse)
@@ -45,7 +47,8 @@ def index() -> str:
     drift = _links(settings.reports_dir, "reports", "monitoring/*.html")
     docs = _links(settings.gx_dir, "gx", "*/index.html")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Runway reports</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem}} li{{margin:.2rem 0}}</style></head>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem}}
+li{{margin:.2rem 0}}</style></head>
 <body><h1>Runway reports</h1>
 <h2>Great Expectations Data Docs</h2><ul>{docs}</ul>
 <h2>Evidently drift reports (newest first)</h2><ul>{drift}</ul>

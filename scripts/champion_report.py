@@ -57,9 +57,10 @@ def main() -> None:
         if GATE_PASSED_TAG in tags
     ]
     incumbent, models = gated[0][1], {}
-    load = lambda v: models.setdefault(
-        v, mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{v}")
-    )  # noqa: E731
+
+    def load(v):
+        return models.setdefault(v, mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{v}"))
+
     gated = gated[1:]
     rows = []
     for i, (trained_until, version, tags) in enumerate(gated):
@@ -100,14 +101,17 @@ def main() -> None:
             3
         )
         print(
-            "\nRealized AUC in the weeks after each retraining: the champion it would replace and the"
+            "\nRealized AUC in the weeks after each retraining: "
+            "the champion it would replace and the"
         )
         print("retrained model, on the same flights with the same features:")
         print(table.to_string(index=False))
         for verdict, part in table.groupby(table["retrained"].str.contains("promoted")):
             label = "promoted" if verdict else "rejected"
             print(
-                f"  {label}: mean AUC {part['AUC retrained'].mean():.3f} vs champion before {part['AUC champion before'].mean():.3f} over {len(part)} weeks"
+                f"  {label}: mean AUC {part['AUC retrained'].mean():.3f} "
+                f"vs champion before {part['AUC champion before'].mean():.3f} "
+                f"over {len(part)} weeks"
             )
 
 

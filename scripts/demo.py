@@ -56,7 +56,8 @@ def run_dag(api, dag_id: str, conf: dict, note: str) -> dict:
     run = api.wait(dag_id, run_id)
     states = api.task_states(dag_id, run_id)
     print(
-        f"    {dag_id:18s} {run['state']:8s} {time.monotonic() - started:5.0f} s  {json.dumps(conf)}",
+        f"    {dag_id:18s} {run['state']:8s} {time.monotonic() - started:5.0f} s  "
+        f"{json.dumps(conf)}",
         flush=True,
     )
     if run["state"] != "success":
@@ -77,7 +78,8 @@ def wait_for_triggered_training(api, since: set[str]) -> list[dict]:
         states = api.task_states("training_pipeline", run["dag_run_id"])
         conf = done.get("conf") or {}
         print(
-            f"    training_pipeline  {done['state']:8s} triggered by monitoring: {conf.get('reason')}",
+            f"    training_pipeline  {done['state']:8s} "
+            f"triggered by monitoring: {conf.get('reason')}",
             flush=True,
         )
         events.append(
@@ -121,7 +123,8 @@ def show_online_features(settings, day: dt.date, count: int = 5) -> None:
         "wx_wind_speed",
     ]
     print(
-        f"    online features of {count} real flights scheduled on {day} ({len(contracts.ALL_FEATURES)} in the service; a few shown):"
+        f"    online features of {count} real flights scheduled on {day} "
+        f"({len(contracts.ALL_FEATURES)} in the service; a few shown):"
     )
     with pd.option_context("display.width", 220):
         print(
@@ -147,6 +150,13 @@ def retrainings(settings) -> list[dict]:
         )
         if GATE_PASSED_TAG in tags
     ]
+
+
+def _outcome(event: dict) -> str:
+    """A retraining's outcome as the summary table shows it."""
+    if event["passed"]:
+        return "promoted"
+    return "rejected: " + event["summary"].split("failed: ")[-1]
 
 
 def summarize(settings, chunks: list[dict]) -> None:
@@ -190,7 +200,10 @@ def summarize(settings, chunks: list[dict]) -> None:
             if len(scored)
             else scored
         )
-        pick = lambda name: m[m["metric"] == name]["value"].dropna()  # noqa: E731
+
+        def pick(name, m=m):
+            return m[m["metric"] == name]["value"].dropna()
+
         retrained = [e for e in events if start <= e["day"] <= end]
         rows.append(
             {
@@ -207,11 +220,7 @@ def summarize(settings, chunks: list[dict]) -> None:
                 "champion": ",".join(f"v{v}" for v in sorted(m["model_version"].unique()))
                 if len(m)
                 else "",
-                "retraining": "; ".join(
-                    f"v{e['version']} {'promoted' if e['passed'] else 'rejected: ' + e['summary'].split('failed: ')[-1]}"
-                    for e in retrained
-                )
-                or "-",
+                "retraining": "; ".join(f"v{e['version']} {_outcome(e)}" for e in retrained) or "-",
             }
         )
     table = pd.DataFrame(rows)
@@ -273,7 +282,8 @@ def main() -> None:
         return
     print(f"Runway demo: profile {settings.profile}, state in {settings.home}")
     print(
-        f"history {history_start}..{history_end}; simulated days {loop_start}..{end} in {args.chunk_days}-day cycles"
+        f"history {history_start}..{history_end}; "
+        f"simulated days {loop_start}..{end} in {args.chunk_days}-day cycles"
     )
 
     airflow = LocalAirflow(settings.home / "airflow", port=args.port, use_schedules=False)
@@ -343,7 +353,8 @@ def main() -> None:
     )
     print(f"MLflow UI:   make mlflow, then http://127.0.0.1:5000  (store {settings.mlflow_uri})")
     print(
-        f"Reports:     {settings.reports_dir}/monitoring/  and Great Expectations Data Docs in {settings.gx_dir}"
+        f"Reports:     {settings.reports_dir}/monitoring/  "
+        f"and Great Expectations Data Docs in {settings.gx_dir}"
     )
     print("Airflow keeps running for the UI; `make stop` ends it.")
 

@@ -27,7 +27,9 @@ import datetime as dt
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG
 
-with DAG("bench_minimal", schedule=None, start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)):
+with DAG(
+    "bench_minimal", schedule=None, start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+):
     EmptyOperator(task_id="noop")
 '''
 

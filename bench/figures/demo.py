@@ -63,9 +63,7 @@ def run(ctx: Context) -> Figure:
         )
         return fig
     stages, total, extra = parse(json.loads(path.read_text()))
-    modified = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).isoformat(
-        timespec="seconds"
-    )
+    modified = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).isoformat(timespec="seconds")
     fig.params.update({"written_at": modified, **extra})
     for name, seconds in stages:
         fig.measure(name, "make demo", "seconds", [seconds], "s")

@@ -17,6 +17,7 @@ import datetime as dt
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from bench.context import Context
@@ -29,8 +30,8 @@ def run(ctx: Context) -> Figure:
     fig = Figure(
         name="drift",
         title="Drift check: a day and a month",
-        contender="runway.monitoring.drift_report: the daily check (DriftedColumnsCount) and the full "
-        "DataDriftPreset + HTML report (once per monitoring run)",
+        contender="runway.monitoring.drift_report: the daily check (DriftedColumnsCount) and the "
+        "full DataDriftPreset + HTML report (once per monitoring run)",
         baselines=["scipy.stats.wasserstein_distance per column on the same sample"],
     )
     world = ctx.world(1)
@@ -86,7 +87,8 @@ def run(ctx: Context) -> Figure:
         "x (Evidently's import included: what a monitoring task pays)",
     )
     fig.target(
-        "a day: the daily check (DriftedColumnsCount, no HTML: what monitoring runs per day) <= 10 s, first call",
+        "a day: the daily check (DriftedColumnsCount, no HTML: what monitoring runs per day) "
+        "<= 10 s, first call",
         fig.get("a day", "drift_daily", "first_call_s"),
         "<=",
         10.0,
@@ -115,7 +117,7 @@ def run(ctx: Context) -> Figure:
     return fig
 
 
-# ---- child body -------------------------------------------------------------------------------------
+# ---- child body -------------------------------------------------------------------------------
 def _scipy_drift(reference, current, columns, sample: int, seed: int) -> dict:
     import numpy as np
     from scipy import stats
@@ -157,9 +159,9 @@ def drift_child(reference: str, current: str, day: str, scratch: str, warm_calls
             html = Path(tmp) / f"drift-{case.replace(' ', '-')}.html"
             timings = {}
             for name, fn in (
-                ("drift_daily", lambda: drift_report(ref, cur, columns, sample, seed, None)),
-                ("drift_report", lambda: drift_report(ref, cur, columns, sample, seed, html)),
-                ("scipy", lambda: _scipy_drift(ref, cur, columns, sample, seed)),
+                ("drift_daily", partial(drift_report, ref, cur, columns, sample, seed, None)),
+                ("drift_report", partial(drift_report, ref, cur, columns, sample, seed, html)),
+                ("scipy", partial(_scipy_drift, ref, cur, columns, sample, seed)),
             ):
                 t0 = time.perf_counter()
                 out = fn()

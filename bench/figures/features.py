@@ -201,7 +201,7 @@ def run(ctx: Context) -> Figure:
     return fig
 
 
-# ---- child bodies ---------------------------------------------------------------------------------
+# ---- child bodies -----------------------------------------------------------------------------
 def _dates(start: str, end: str) -> tuple[dt.date, dt.date]:
     return dt.date.fromisoformat(start), dt.date.fromisoformat(end)
 
@@ -288,8 +288,10 @@ def check_child(features_dir: str, out_dir: str, start: str, end: str) -> dict:
             keys = ["day", *contracts.TABLE_KEYS[table]]
             features = contracts.TABLE_FEATURES[table]
             beam = (
-                f"SELECT * EXCLUDE (date, {contracts.EVENT_TIMESTAMP}), CAST(date AS DATE) AS day, 1 AS _b "
-                f"FROM read_parquet('{features_dir}/{table}/date=*/*.parquet', hive_partitioning = true) "
+                f"SELECT * EXCLUDE (date, {contracts.EVENT_TIMESTAMP}), "
+                f"CAST(date AS DATE) AS day, 1 AS _b "
+                f"FROM read_parquet('{features_dir}/{table}/date=*/*.parquet', "
+                f"hive_partitioning = true) "
                 f"WHERE CAST(date AS DATE) BETWEEN DATE '{start}' AND DATE '{end}'"
             )
             other = (
@@ -299,7 +301,8 @@ def check_child(features_dir: str, out_dir: str, start: str, end: str) -> dict:
             on = " AND ".join(f"b.{k} = r.{k}" for k in keys)
             bad = " + ".join(
                 f"CAST(NOT (({_value('b', f)} IS NULL AND {_value('r', f)} IS NULL) OR coalesce("
-                f"abs({_value('b', f)} - {_value('r', f)}) <= 1e-9 * greatest(1.0, abs({_value('r', f)})), false))"
+                f"abs({_value('b', f)} - {_value('r', f)}) "
+                f"<= 1e-9 * greatest(1.0, abs({_value('r', f)})), false))"
                 f" AS INTEGER)"
                 for f in features
             )

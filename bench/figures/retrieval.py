@@ -43,7 +43,8 @@ def run(ctx: Context) -> Figure:
         labels.append(label)
         last_feature_day = end - dt.timedelta(days=1)  # flights of D see features up to D-1
         ctx.say(
-            f"retrieval {label}: preparing features {world.ttl_start(start)}..{last_feature_day} and entity rows"
+            f"retrieval {label}: preparing features "
+            f"{world.ttl_start(start)}..{last_feature_day} and entity rows"
         )
         world.features(world.ttl_start(start), last_feature_day, ctx.log)
         entities = world.entity_frame(start, end, ctx.log)
@@ -123,7 +124,7 @@ def run(ctx: Context) -> Figure:
     return fig
 
 
-# ---- child bodies ---------------------------------------------------------------------------------
+# ---- child bodies -----------------------------------------------------------------------------
 def _finish(result, seconds: float, imported: float, before: float, save: str | None) -> dict:
     from runway import contracts
 

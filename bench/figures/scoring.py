@@ -22,6 +22,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from bench.context import Context
@@ -133,7 +134,7 @@ def run(ctx: Context) -> Figure:
     return fig
 
 
-# ---- child bodies ---------------------------------------------------------------------------------
+# ---- child bodies -----------------------------------------------------------------------------
 def train_child(train: str, mlflow_dir: str) -> dict:
     import pandas as pd
 
@@ -209,13 +210,13 @@ def score_child(frame: str, model_uri: str, mlflow_dir: str) -> dict:
     for case, data, calls in (("a day", day, DAY_CALLS), ("full year", year, YEAR_CALLS)):
         matrix = scorer.vocab.matrix(data)  # the raw baselines' prepared inputs
         categorical = scorer.vocab.categorical(model_frame(data))
-        raw = lambda: booster.inplace_predict(matrix, iteration_range=(0, best + 1))  # noqa: E731
+        raw = partial(booster.inplace_predict, matrix, iteration_range=(0, best + 1))
         contenders = {
-            "pyfunc": lambda: model.predict(data),
-            "scorer": lambda: scorer.predict_proba(data),
+            "pyfunc": partial(model.predict, data),
+            "scorer": partial(scorer.predict_proba, data),
             "raw": raw,
-            "raw-frame": lambda: booster.inplace_predict(
-                categorical, iteration_range=(0, best + 1)
+            "raw-frame": partial(
+                booster.inplace_predict, categorical, iteration_range=(0, best + 1)
             ),
         }
         for fn in contenders.values():  # warm-up

@@ -35,7 +35,8 @@ def loaded_heavy(paths: list[Path], env: dict[str, str]) -> list[str]:
     """Heavy modules loaded after parsing `paths`, one after the other, in a fresh interpreter."""
     probe = (
         "import runpy, sys\nfor p in sys.argv[1:]: runpy.run_path(p)\n"
-        f"print(','.join(sorted({{m.split('.')[0] for m in sys.modules}} & set({sorted(HEAVY)!r}))))"
+        "print(','.join(sorted({m.split('.')[0] for m in sys.modules}"
+        f" & set({sorted(HEAVY)!r}))))"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe, *map(str, paths)], env=env, cwd=REPO, capture_output=True,

@@ -27,7 +27,7 @@ _FAMILIES = ["train_xgboost", "train_lightgbm", "train_torch", "train_baseline"]
 EXPECTED_TASKS = {
     "feature_pipeline": {
         *(("resolve_days", step) for step in _FEATURE_STEPS),
-        *zip(_FEATURE_STEPS, _FEATURE_STEPS[1:]),
+        *zip(_FEATURE_STEPS, _FEATURE_STEPS[1:], strict=False),
     },
     "training_pipeline": {
         ("build_training_set", "gate_challenger"),

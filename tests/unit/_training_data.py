@@ -99,7 +99,9 @@ def training_frame(home: Path, first: dt.date, days: int) -> pd.DataFrame:
     weather = weather.drop_duplicates(["origin", "day", "hour"])
     weather = weather[["origin", "day", "hour", *contracts.WEATHER_COLUMNS]]
     frame = frame.merge(
-        weather.rename(columns=dict(zip(contracts.WEATHER_COLUMNS, contracts.WEATHER_FEATURES))),
+        weather.rename(
+            columns=dict(zip(contracts.WEATHER_COLUMNS, contracts.WEATHER_FEATURES, strict=True))
+        ),
         on=["origin", "day", "hour"],
         how="left",
     )

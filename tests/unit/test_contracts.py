@@ -48,7 +48,10 @@ def test_the_label_in_sql_matches_its_definition():
     cases = [(None, 1), (14.9, 0), (15.0, 1), (120.0, 1), (-5.0, 0)]
     con = duckdb.connect()
     for delay, expected in cases:
-        query = f"SELECT CAST({contracts.label_expression('d')} AS INTEGER) FROM (SELECT ?::DOUBLE AS d)"
+        query = (
+            f"SELECT CAST({contracts.label_expression('d')} AS INTEGER) "
+            "FROM (SELECT ?::DOUBLE AS d)"
+        )
         (value,) = con.execute(query, [delay]).fetchall()[0]
         assert value == expected, delay
     assert f"{contracts.LABEL_DELAY_MINUTES:g}+ minutes late" in contracts.LABEL_DEFINITION

@@ -38,12 +38,15 @@ def _entity_sql(
     )
     return f"""
 WITH f AS (
-  SELECT flight_date, carrier, origin, origin || '-' || dest AS route, tailnum, arr_delay, dep_delay,
+  SELECT flight_date, carrier, origin, origin || '-' || dest AS route, tailnum,
+         arr_delay, dep_delay,
          CAST({contracts.label_expression()} AS INTEGER) AS delayed,
          CAST(dep_time IS NULL AS INTEGER) AS cancelled
   FROM read_parquet('{flights_glob}')
 ),
-d AS (SELECT CAST(unnest(generate_series(DATE '{start}', DATE '{end}', INTERVAL 1 DAY)) AS DATE) AS day),
+d AS (
+  SELECT CAST(unnest(generate_series(DATE '{start}', DATE '{end}', INTERVAL 1 DAY)) AS DATE) AS day
+),
 s AS (
   SELECT d.day, f.{key},
   {stats}

@@ -121,7 +121,9 @@ def score_days(
                 "run_id": run_id,
             }
             for alias, (version, _) in models.items()
-            for flight_id, score in zip(day_frame["flight_id"], day_frame[f"score_{alias}"])
+            for flight_id, score in zip(
+                day_frame["flight_id"], day_frame[f"score_{alias}"], strict=True
+            )
         ]
         sql.upsert(engine, sql.predictions, rows)  # the day's rows in one transaction
         write_parquet_atomic(

@@ -32,7 +32,7 @@ class LogRegScorer(Scorer):
         names = self.pipeline[:-1].get_feature_names_out()
         coefs = np.abs(self.pipeline[-1].coef_[0])
         out: dict[str, float] = {}
-        for name, coef in zip(names, coefs):
+        for name, coef in zip(names, coefs, strict=True):
             column = next(c for c in BASELINE_CATEGORICAL + BASELINE_NUMERIC if f"__{c}" in name)
             out[column] = max(out.get(column, 0.0), float(coef))
         return out

@@ -137,7 +137,7 @@ class LightGBMScorer(Scorer):
 
     def feature_importance(self) -> dict[str, float]:
         gains = self.booster.feature_importance(importance_type="gain")
-        return {name: float(g) for name, g in zip(self.booster.feature_name(), gains)}
+        return {name: float(g) for name, g in zip(self.booster.feature_name(), gains, strict=True)}
 
 
 class LightGBMFamily:

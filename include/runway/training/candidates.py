@@ -69,7 +69,9 @@ def resolve_device(device: str) -> str:
     if cuda_available():
         return "cuda"
     if device == "cuda":
-        warnings.warn("device='cuda' asked for, but torch sees no GPU: training on cpu")
+        warnings.warn(
+            "device='cuda' asked for, but torch sees no GPU: training on cpu", stacklevel=2
+        )
     return "cpu"
 
 

@@ -35,6 +35,7 @@ FIRST_RUN_POLICY = (
     "absolute, calibration and slice checks decide alone"
 )
 CHAMPION_POLICY = "candidate vs champion {version}, both scored on the same test window"
+DEFAULT_THRESHOLDS = GateThresholds()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +138,7 @@ def evaluate_gate(
     candidate_metrics: Mapping[str, float],
     champion_metrics: Mapping[str, float] | None,
     slice_metrics: Iterable[SliceMetric | Mapping],
-    thresholds: GateThresholds = GateThresholds(),
+    thresholds: GateThresholds = DEFAULT_THRESHOLDS,
     champion_version: int | None = None,
 ) -> GateVerdict:
     """The verdict on a candidate from its test-window metrics (keys as
@@ -263,7 +264,7 @@ def gate_candidate(
     *,
     tracking_uri: str,
     model_name: str = MODEL_NAME,
-    thresholds: GateThresholds = GateThresholds(),
+    thresholds: GateThresholds = DEFAULT_THRESHOLDS,
 ) -> GateVerdict:
     """Compare with the champion, evaluate the gate, and record the verdict on the version
     (tags `runway.gate_*`, run artifacts `gate/verdict.{json,md}`). Moves no alias."""

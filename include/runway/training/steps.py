@@ -202,7 +202,8 @@ def promote(settings: Settings, verdict: dict, policy: str, actor: str, reason: 
     if not verdict["passed"]:
         raise RuntimeError(
             f"{settings.model_name} version {verdict['version']} failed the model gate "
-            f"({', '.join(verdict['failed_checks'])}): it stays unpromoted, the champion is unchanged"
+            f"({', '.join(verdict['failed_checks'])}): it stays unpromoted, "
+            "the champion is unchanged"
         )
     kwargs = {"tracking_uri": settings.mlflow_uri, "model_name": settings.model_name}
     registry.set_challenger(verdict["version"], **kwargs)
