@@ -159,7 +159,7 @@ def gate_best(
     from runway.training.gate import gate_candidate
 
     best = choose_candidate(candidates, settings.gate.max_ece)
-    _, split = _splits(data_path, valid_days, test_days)
+    frame, split = _splits(data_path, valid_days, test_days)
     verdict = gate_candidate(
         best["version"],
         split.test,
@@ -170,7 +170,7 @@ def gate_best(
     report = verdict.to_markdown()
     log.info("model gate for %s version %s:\n%s", best["family"], best["version"], report)
     baseline = next((c for c in candidates if c and c["family"] == BASELINE), None)
-    _log_reference(settings, best, split.test)
+    _log_reference(settings, best, frame, split.test)
     return {
         "family": best["family"],
         "version": best["version"],
@@ -182,17 +182,26 @@ def gate_best(
     }
 
 
-def _log_reference(settings: Settings, best: dict, test: pd.DataFrame) -> None:
-    """Keep the candidate's test window, with its scores, as monitoring's drift reference."""
-    from runway import registry
-    from runway.contracts import RAW_INPUTS
+def _log_reference(settings: Settings, best: dict, frame: pd.DataFrame, test: pd.DataFrame) -> None:
+    """Keep what monitoring compares the version with: its test window with its scores
+    (prediction drift), its training window's entity-days and each feature column's drift
+    alarm calibrated on them (data drift)."""
+    from runway import contracts, registry
+    from runway.monitoring.drift import calibrate, entity_days
 
     sample = test.sample(min(len(test), REFERENCE_ROWS), random_state=settings.drift_seed)
     model = registry.load_model(
         registry.version_uri(best["version"], settings.model_name), tracking_uri=settings.mlflow_uri
     )
-    sample = sample.assign(score_champion=model.predict(sample[list(RAW_INPUTS)]))
-    registry.log_reference(best["run_id"], sample, tracking_uri=settings.mlflow_uri)
+    sample = sample.assign(score_champion=model.predict(sample[list(contracts.RAW_INPUTS)]))
+    days = entity_days(frame)
+    calibration = calibrate(days, list(contracts.ALL_FEATURES))
+    files = {
+        registry.REFERENCE_SCORES: sample,
+        registry.REFERENCE_ENTITY_DAYS: days,
+        registry.REFERENCE_CALIBRATION: calibration,
+    }
+    registry.log_reference(best["run_id"], files, tracking_uri=settings.mlflow_uri)
 
 
 def promote(settings: Settings, verdict: dict, policy: str, actor: str, reason: str) -> dict:
