@@ -36,6 +36,7 @@ DAGS = [
     "batch_scoring",
     "model_monitoring",
     "model_rollback",
+    "model_promotion",
 ]
 HISTORY_DAYS = 70  # features of the first 28 days warm the windows up; training uses the last 42
 TIMINGS: list[tuple[str, float]] = []
