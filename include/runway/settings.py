@@ -52,10 +52,12 @@ class RetrainPolicy:
 
     Drift: the share of feature columns whose entity-day distribution moved beyond the
     week-to-week variation of the champion's own training window (each column calibrated on
-    it). Measured over 2013: the week after a training window scored 0.00-0.13 in 18 of 20
-    windows, a random half of a window against the other 0.00-0.06, January against June
-    0.16-0.19 and against July 0.45. Decay: the realized figures of the trailing monitoring
-    window, each with a day-block bootstrap interval, against the champion's test figures."""
+    it). Measured over 2013 (scripts/drift_controls.py, ten six-week windows): the two weeks
+    after a window reached 0.15 in 5 of 20 (spring, late summer, the holidays), a random half
+    of a window against the other half in 0 of 10, the same weeks 22-23 weeks later in 10 of
+    10 (the old rule, Evidently's fixed 0.1 per column over flights, fired on all 30 no-change
+    controls). Decay: the realized figures of the trailing monitoring window, each with a
+    day-block bootstrap interval, against the champion's test figures."""
 
     drift_threshold: float = 0.15  # drifted share of columns that counts as a drift day
     consecutive_days: int = 3  # drift days in a row (ending today) before retraining

@@ -348,10 +348,11 @@ def gate_candidate(
     baseline_version: int | None = None,
     recipe_evidence: Iterable[Evidence] = (),
     notes: tuple[str, ...] = (),
+    record: bool = True,
 ) -> GateVerdict:
-    """Compare with the champion (and the baseline), evaluate the gate, and record the verdict
-    on the version (tags `runway.gate_*`, run artifacts `gate/verdict.{json,md}`). Moves no
-    alias."""
+    """Compare with the champion (and the baseline), evaluate the gate, and (with `record`)
+    record the verdict on the version (tags `runway.gate_*`, run artifacts
+    `gate/verdict.{json,md}`). Moves no alias."""
     from runway.registry import record_gate
 
     inputs = compare_with_champion(
@@ -371,5 +372,6 @@ def gate_candidate(
         verdict,
         notes=verdict.notes + tuple(inputs.notes) + notes + (f"test window {inputs.test_window}",),
     )
-    record_gate(candidate_version, verdict, tracking_uri=tracking_uri, model_name=model_name)
+    if record:
+        record_gate(candidate_version, verdict, tracking_uri=tracking_uri, model_name=model_name)
     return verdict

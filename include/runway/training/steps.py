@@ -307,19 +307,30 @@ def promote_version(
 
     where = {"tracking_uri": settings.mlflow_uri, "model_name": settings.model_name}
     tags = registry.version_tags(version, **where)  # refuses an unknown version, naming it
+    champion = registry.champion_version(**where)
+    if champion == int(version):
+        return {
+            "champion": champion,
+            "previous_champion": champion,
+            "changed": False,
+            "test_window": None,
+        }
     last = last_landed_day(settings.raw_dir, days.local_day(run_moment) - dt.timedelta(days=1))
     first = last - dt.timedelta(days=test_days - 1)
     out = settings.training_dir / _safe(run_id) / "promotion_test.parquet"
     write_training_set(feature_store.get_store(settings), settings.raw_dir, first, last, out)
     test = pd.read_parquet(out)
     note = f"manual promotion by {actor}: {reason}; re-gated on {first}..{last}"
-    verdict = gate_candidate(version, test, thresholds=settings.gate, notes=(note,), **where)
+    verdict = gate_candidate(
+        version, test, thresholds=settings.gate, notes=(note,), record=False, **where
+    )
     log.info("promotion gate for version %s:\n%s", version, verdict.to_markdown())
-    if not verdict.passed:
+    if not verdict.passed:  # the version keeps the verdict its training gave it
         raise RuntimeError(
             f"{settings.model_name} version {version} failed the gate's checks on {first}..{last} "
             f"({', '.join(c.name for c in verdict.failed)}): the champion is unchanged"
         )
+    registry.record_gate(version, verdict, **where)
     _ensure_reference(settings, version, tags)
     change = registry.promote(version, actor=actor, reason=reason, **where)
     return {

@@ -114,8 +114,7 @@ def test_realized_performance_with_one_class_or_no_rows():
 
 # ---- calibrated drift over entity-days: the controls -------------------------------------------
 def _featured_flights(settings: Settings, ranges: list[tuple[dt.date, dt.date]]) -> pd.DataFrame:
-    """Real flights of the ranges, each with the features of the day before (as Feast's
-    point-in-time join hands them), computed by the DuckDB reference of the feature job."""
+    """Real flights of the ranges with the features of the day before (the DuckDB reference)."""
     from runway import contracts
     from runway.days import day_range
     from runway.features import reference
@@ -123,22 +122,10 @@ def _featured_flights(settings: Settings, ranges: list[tuple[dt.date, dt.date]])
     source = sources.prepare_source(settings.source_dir, settings.replay_shift, 1)
     parts = []
     for first, last in ranges:
-        history = first - dt.timedelta(days=contracts.MAX_WINDOW_DAYS)
-        for day in day_range(history, last):
+        for day in day_range(first - dt.timedelta(days=contracts.MAX_WINDOW_DAYS), last):
             if not (settings.raw_dir / "flights" / f"date={day}").exists():
                 sources.land_day(day, source, settings.raw_dir)
-        tables = reference.reference_features(settings.raw_dir, first - dt.timedelta(days=1), last)
-        flights = pd.read_parquet(source / "flights.parquet")
-        flights = flights[(flights["flight_date"] >= first) & (flights["flight_date"] <= last)]
-        frame = flights[
-            ["flight_id", "flight_date", "carrier", "origin", "dest", "tailnum", "hour"]
-        ].copy()
-        frame["route"] = frame["origin"] + "-" + frame["dest"]
-        frame["flight_date"] = pd.to_datetime(frame["flight_date"])
-        for table, rows in tables.items():
-            rows = rows.assign(flight_date=pd.to_datetime(rows.pop("day")) + pd.Timedelta(days=1))
-            frame = frame.merge(rows, on=[*contracts.TABLE_KEYS[table], "flight_date"], how="left")
-        parts.append(frame)
+        parts.append(reference.featured_flights(settings.raw_dir, source, first, last))
     return pd.concat(parts, ignore_index=True)
 
 
