@@ -49,6 +49,7 @@ def _train(family: str, data: dict) -> dict:
         valid_days=params["valid_days"],
         test_days=params["test_days"],
         airflow_run_id=get_current_context()["run_id"],
+        trigger=params["reason"],
     )
 
 

@@ -15,6 +15,7 @@ import subprocess
 
 import pandas as pd
 
+from runway.registry import TAG_PREFIX
 from runway.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,11 @@ def train_family(
     test_days: int,
     airflow_run_id: str,
     seed: int = 0,
+    trigger: str = "",
 ) -> dict:
-    """Tune one family, log it to MLflow and register a version of the model."""
+    """Tune one family, log it to MLflow and register a version of the model. `trigger`: why
+    the run trains (its `reason` param: scheduled, manual, or the monitor's signal), kept as
+    the version's `runway.trigger` tag."""
     from runway.training.candidates import train_candidate
     from runway.training.data import training_data_hash
     from runway.training.tracking import lineage_tags, log_candidate
@@ -115,6 +119,8 @@ def train_family(
         git_commit=_git_commit(),
         airflow_run_id=airflow_run_id,
     )
+    if trigger:
+        tags[f"{TAG_PREFIX}trigger"] = trigger[:500]
     logged = log_candidate(
         result,
         split.test,
