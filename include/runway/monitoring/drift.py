@@ -249,15 +249,19 @@ def entity_days(frame: pd.DataFrame) -> pd.DataFrame:
     return stacked[[TABLE, "flight_date", *contracts.ALL_FEATURES]]
 
 
-def _weeks(days: list[dt.date]) -> list[list[dt.date]]:
-    """The reference's whole weeks, counted back from its last day."""
+def _blocks(days: list[dt.date]) -> list[list[dt.date]]:
+    """The reference's whole weeks, counted back from its last day; a reference shorter than
+    three weeks is cut into three equal blocks instead (each at least a day)."""
     days = sorted(set(days))
-    weeks = []
+    size = WEEK if len(days) >= 3 * WEEK else len(days) // 3
+    if size < 1:
+        return []
+    blocks = []
     end = len(days)
-    while end - WEEK >= 0:
-        weeks.append(days[end - WEEK : end])
-        end -= WEEK
-    return weeks[::-1]
+    while end - size >= 0:
+        blocks.append(days[end - size : end])
+        end -= size
+    return blocks[::-1]
 
 
 def calibrate(
@@ -268,18 +272,19 @@ def calibrate(
 ) -> dict:
     """Each column's drift alarm, from the week-to-week variation of the reference itself.
 
-    `reference` holds entity-days (`entity_days`) of at least three whole weeks. For every
-    week of it, Evidently's normed Wasserstein distance of each column, that week against the
-    other weeks: the distances a no-change week produces. A column's threshold is `margin`
-    times the largest of them, at least `floor`. Returns {"thresholds": {column: threshold},
-    "null": {column: [distance per week]}, "weeks": [[first, last]], "margin", "floor",
-    "method"}, JSON-serialisable.
+    `reference` holds entity-days (`entity_days`), normally of several weeks. For every week
+    of it, Evidently's normed Wasserstein distance of each column, that week against the other
+    weeks: the distances a no-change week produces. A column's threshold is `margin` times the
+    largest of them, at least `floor`. A reference shorter than three weeks is cut into three
+    blocks instead (shorter blocks vary more: its alarms are more lenient). Returns
+    {"thresholds": {column: threshold}, "null": {column: [distance per block]}, "weeks":
+    [[first, last]], "margin", "floor", "method"}, JSON-serialisable.
     """
     days = pd.to_datetime(reference["flight_date"]).dt.date
-    weeks = _weeks(list(days.unique()))
+    weeks = _blocks(list(days.unique()))
     if len(weeks) < 3:
         raise ValueError(
-            f"calibrating drift needs at least 3 whole weeks of reference, got {len(weeks)} "
+            f"calibrating drift needs at least 3 days of reference, got {days.nunique()} "
             f"({days.min()}..{days.max()})"
         )
     null: dict[str, list[float | None]] = {c: [] for c in columns}

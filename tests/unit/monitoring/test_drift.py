@@ -232,3 +232,14 @@ def test_entity_days_keep_one_row_per_entity_and_day():
     assert carrier["plane_year"].isna().all() and carrier["carrier_delay_rate_7d"].notna().all()
     with pytest.raises(KeyError, match="lacks the columns"):
         monitoring.entity_days(flights.drop(columns=["route"]))
+
+
+def test_a_short_reference_is_calibrated_on_three_blocks(entity_days):
+    from runway import contracts
+
+    short = _between(entity_days, JANUARY[1] - dt.timedelta(days=13), JANUARY[1])  # two weeks
+    calibration = monitoring.calibrate(short, list(contracts.ALL_FEATURES))
+    spans = [dt.date.fromisoformat(b) - dt.date.fromisoformat(a) for a, b in calibration["weeks"]]
+    assert spans == [dt.timedelta(days=3)] * 3
+    with pytest.raises(ValueError, match="at least 3 days"):
+        monitoring.calibrate(_between(entity_days, JANUARY[1], JANUARY[1]), list(contracts.ALL_FEATURES))
