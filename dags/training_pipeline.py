@@ -205,10 +205,12 @@ def training_pipeline():
     def promote_model(verdict: dict) -> dict:
         """A passing candidate becomes challenger, and champion under `promotion=auto`."""
         if not verdict["passed"]:
-            raise AirflowSkipException(
-                f"version {verdict['version']} failed the gate ({', '.join(verdict['failed_checks'])}); "
-                "the champion is unchanged"
-            )
+            import logging
+
+            failed = ", ".join(verdict["failed_checks"])
+            why = f"version {verdict['version']} failed the gate ({failed}): the champion is unchanged"
+            logging.getLogger(__name__).warning("not promoting: %s", why)  # skips log no reason
+            raise AirflowSkipException(why)
         import json
 
         from runway.training.steps import promote

@@ -17,7 +17,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import io
+import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,13 +73,21 @@ def tracking(tracking_uri: str) -> Iterator:
     from mlflow.tracking._model_registry import utils as registry_state
     from mlflow.tracking._tracking_service import utils as tracking_state
 
-    env_keys = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    env_keys = (
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_REGISTRY_URI",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR",
+    )
     saved_env = {key: os.environ.get(key) for key in env_keys}
     saved = tracking_state._tracking_uri, registry_state._registry_uri
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # no bars in a task log
     try:
-        yield mlflow_client(tracking_uri)
+        # MLflow prints its notices ("Registered model ... already exists") to stderr, which a
+        # task log shows as errors: they go to the log at INFO instead
+        with contextlib.redirect_stderr(_LoggedLines(logging.getLogger("runway.mlflow"))):
+            yield mlflow_client(tracking_uri)
     finally:
         mlflow.set_tracking_uri(saved[0])
         registry_state._registry_uri = saved[1]
@@ -85,6 +96,32 @@ def tracking(tracking_uri: str) -> Iterator:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+class _LoggedLines(io.TextIOBase):
+    """A text stream whose every line becomes an INFO record of `logger`."""
+
+    def __init__(self, logger: logging.Logger):
+        self.logger, self.pending, self.busy = logger, "", False
+
+    def write(self, text: str) -> int:
+        if self.busy:  # a handler of the logger writes to stderr itself: let it through
+            return sys.__stderr__.write(text)
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        self.busy = True
+        try:
+            for line in lines:
+                if line.strip():
+                    self.logger.info(line.rstrip())
+        finally:
+            self.busy = False
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending.strip():
+            self.logger.info(self.pending.rstrip())
+        self.pending = ""
 
 
 def ensure_experiment(client, name: str, artifact_location: str | Path | None = None) -> str:

@@ -312,3 +312,13 @@ def test_a_candidate_no_better_than_the_baseline_is_refused_with_the_reason(stor
     assert gate_candidate(
         better, store.split.test, baseline_version=baseline, recipe_evidence=[backtest], **kw
     ).passed
+
+
+def test_mlflow_notices_go_to_the_log_at_info_not_to_stderr(store, capsys, caplog):
+    import logging
+    import sys
+
+    with caplog.at_level(logging.INFO, logger="runway.mlflow"), tracking(store.uri):
+        print("Registered model 'flight_delay' already exists.", file=sys.stderr)
+    assert "already exists" not in capsys.readouterr().err
+    assert [r.levelname for r in caplog.records if "already exists" in r.getMessage()] == ["INFO"]
