@@ -50,6 +50,7 @@ def _train(family: str, data: dict) -> dict:
         test_days=params["test_days"],
         airflow_run_id=get_current_context()["run_id"],
         trigger=params["reason"],
+        evidence=params["evidence"],
     )
 
 

@@ -92,10 +92,12 @@ def train_family(
     airflow_run_id: str,
     seed: int = 0,
     trigger: str = "",
+    evidence: dict | None = None,
 ) -> dict:
     """Tune one family, log it to MLflow and register a version of the model. `trigger`: why
     the run trains (its `reason` param: scheduled, manual, or the monitor's signal), kept as
-    the version's `runway.trigger` tag."""
+    the version's `runway.trigger` tag; the fired signals of the monitor's `evidence` (value,
+    threshold, interval) as `runway.trigger_signals` (JSON)."""
     from runway.training.candidates import train_candidate
     from runway.training.data import training_data_hash
     from runway.training.tracking import lineage_tags, log_candidate
@@ -121,6 +123,13 @@ def train_family(
     )
     if trigger:
         tags[f"{TAG_PREFIX}trigger"] = trigger[:500]
+    fired = [
+        {k: sig.get(k) for k in ("signal", "value", "threshold", "interval")}
+        for sig in (evidence or {}).get("signals", [])
+        if sig.get("fired")
+    ]
+    if fired:
+        tags[f"{TAG_PREFIX}trigger_signals"] = json.dumps(fired)[:4000]
     logged = log_candidate(
         result,
         split.test,
