@@ -49,6 +49,8 @@ def _train(family: str, data: dict) -> dict:
         valid_days=params["valid_days"],
         test_days=params["test_days"],
         airflow_run_id=get_current_context()["run_id"],
+        trigger=params["reason"],
+        evidence=params["evidence"],
     )
 
 
@@ -210,10 +212,12 @@ def training_pipeline():
     def promote_model(verdict: dict) -> dict:
         """A passing candidate becomes challenger, and champion under `promotion=auto`."""
         if not verdict["passed"]:
-            raise AirflowSkipException(
-                f"version {verdict['version']} failed the gate "
-                f"({', '.join(verdict['failed_checks'])}); the champion is unchanged"
-            )
+            import logging
+
+            failed = ", ".join(verdict["failed_checks"])
+            why = f"version {verdict['version']} failed the gate ({failed}): champion unchanged"
+            logging.getLogger(__name__).warning("not promoting: %s", why)  # skips log no reason
+            raise AirflowSkipException(why)
         import json
 
         from runway.training.steps import promote

@@ -1,8 +1,12 @@
-"""Did retraining help? Old vs new champion on the same flights, after each promotion.
+"""Did retraining help? Each retrained model against the champion it would replace.
 
-For every champion that replaced another, scores the flights its reign covered (the scored
-frames monitoring keeps: the features each flight was scored with) with the previous champion
-too, and reports both realized AUCs week by week, with the labels that landed since.
+For every retraining the gate judged after the first champion, scores the flights of the days
+that followed its training window (until the next retraining) with the retrained model and
+with the champion it would have replaced, on the same flights with the features they were
+scored with (the scored frames monitoring keeps), and reports realized AUC and log loss for
+both, the difference with its day-block bootstrap interval (`runway.intervals`), and whether
+the gate's verdict was right: a promoted model should not be worse, a rejected one should not
+have been clearly better.
 
     python scripts/champion_report.py        # the installation's RUNWAY_HOME
 """
@@ -13,106 +17,102 @@ import datetime as dt
 
 import pandas as pd
 
-from runway import contracts, entities
-from runway.contracts import RAW_INPUTS
+from runway import contracts, entities, intervals, registry
 from runway.registry import GATE_PASSED_TAG, versions_by_training_end
-from runway.scoring import batch as scoring
+from runway.scoring import batch
 from runway.settings import load_settings
 
 
-def main() -> None:
-    import mlflow
-    from sklearn.metrics import roc_auc_score
-
-    settings = load_settings()
-    days = sorted(
+def _scored_days(settings) -> list[dt.date]:
+    return sorted(
         dt.date.fromisoformat(p.parent.name.split("=")[1])
         for p in settings.scored_dir.glob("*/date=*/part-0.parquet")
     )
+
+
+def _verdict_right(promoted: bool, gain: intervals.Estimate) -> str:
+    if promoted:
+        return "right" if gain.high >= 0 else "wrong: worse than the champion it replaced"
+    return "wrong: clearly better, kept back" if gain.low > 0 else "right"
+
+
+def retraining_rows(settings) -> list[dict]:
+    """One row per judged retraining: its days after training, both models' figures, the gain."""
+    days = _scored_days(settings)
     if not days:
         raise SystemExit(f"nothing scored under {settings.scored_dir}")
-    scored = scoring.read_scored(settings.scored_dir, days)
-    labels = entities.entity_rows(entities.read_flights(settings.raw_dir, days), with_label=True)[
-        ["flight_id", contracts.LABEL]
-    ]
+    scored = batch.read_scored(settings.scored_dir, days)
+    flights = entities.read_flights(settings.raw_dir, days)
+    labels = entities.entity_rows(flights, with_label=True)[["flight_id", contracts.LABEL]]
     scored = scored.merge(labels, on="flight_id")
-    scored["week"] = (
-        pd.to_datetime(scored["flight_date"]).dt.to_period("W-SUN").dt.start_time.dt.date
-    )
-    reigns = (
-        scored.groupby("champion_version")["flight_date"].agg(["min", "max"]).sort_values("min")
-    )
-    print("Champions' reigns (flight days scored):")
-    print(reigns.to_string())
-
-    # Every retraining the gate judged, after the first champion: its candidate against the
-    # champion that actually scored the weeks that followed its training window.
-    mlflow.set_tracking_uri(settings.mlflow_uri)
-    mlflow.set_registry_uri(settings.mlflow_uri)  # a script: its own process
+    scored["day"] = pd.to_datetime(scored["flight_date"]).dt.date
+    where = {"tracking_uri": settings.mlflow_uri, "model_name": settings.model_name}
     gated = [
         (end, version, tags)
-        for end, version, tags in versions_by_training_end(
-            tracking_uri=settings.mlflow_uri, model_name=settings.model_name
-        )
-        if GATE_PASSED_TAG in tags
+        for end, version, tags in versions_by_training_end(**where)
+        if GATE_PASSED_TAG in tags  # judged by the gate, whatever its verdict
     ]
-    incumbent, models = gated[0][1], {}
+    if len(gated) < 2:
+        return []
+    models: dict[int, object] = {}
 
-    def load(v):
-        return models.setdefault(v, mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{v}"))
+    def predict(version: int, frame: pd.DataFrame):
+        if version not in models:
+            models[version] = registry.load_model(
+                registry.version_uri(version, settings.model_name), tracking_uri=settings.mlflow_uri
+            )
+        return models[version].predict(frame[list(contracts.RAW_INPUTS)])
 
-    gated = gated[1:]
+    incumbent = next(v for _, v, t in gated if t.get(GATE_PASSED_TAG) == "true")
     rows = []
     for i, (trained_until, version, tags) in enumerate(gated):
-        until = gated[i + 1][0] if i + 1 < len(gated) else max(days)
-        frame = scored[
-            (pd.to_datetime(scored["flight_date"]).dt.date > trained_until)
-            & (pd.to_datetime(scored["flight_date"]).dt.date <= until)
-        ]
-        if frame.empty:
+        if version == incumbent:
             continue
-        inputs = frame[list(RAW_INPUTS)]  # the signature's columns only
-        frame = frame.assign(
-            score_candidate=load(version).predict(inputs),
-            score_incumbent=load(incumbent).predict(inputs),
+        later = [end for end, _, _ in gated[i + 1 :] if end > trained_until]
+        until = later[0] if later else max(days)
+        frame = scored[(scored["day"] > trained_until) & (scored["day"] <= until)]
+        promoted = tags.get(GATE_PASSED_TAG) == "true"
+        if frame.empty or frame[contracts.LABEL].nunique() < 2:
+            incumbent = version if promoted else incumbent
+            continue
+        y, day = frame[contracts.LABEL].to_numpy(), frame["day"].astype(str).to_numpy()
+        new, old = predict(version, frame), predict(incumbent, frame)
+        auc = intervals.difference(y, new, old, day, "roc_auc")
+        loss = intervals.gain(intervals.difference(y, new, old, day, "log_loss"), "log_loss")
+        rows.append(
+            {
+                "trained until": str(trained_until),
+                "days after": f"{frame['day'].min()}..{frame['day'].max()} ({auc.days})",
+                "retrained": f"v{version} ({'promoted' if promoted else 'rejected'})",
+                "champion before": f"v{incumbent}",
+                "AUC retrained": round(
+                    intervals.estimate(y, new, day, "roc_auc", resamples=10).value, 3
+                ),
+                "AUC before": round(
+                    intervals.estimate(y, old, day, "roc_auc", resamples=10).value, 3
+                ),
+                "AUC gain [90%]": f"{auc.value:+.3f} [{auc.low:+.3f}, {auc.high:+.3f}]",
+                "log-loss gain [90%]": f"{loss.value:+.4f} [{loss.low:+.4f}, {loss.high:+.4f}]",
+                "verdict": _verdict_right(promoted, auc),
+            }
         )
-        verdict = "promoted" if tags.get(GATE_PASSED_TAG) == "true" else "rejected"
-        old, incumbent = incumbent, (version if verdict == "promoted" else incumbent)
-        for week, part in frame.groupby("week"):
-            if part[contracts.LABEL].nunique() < 2:
-                continue
-            rows.append(
-                {
-                    "week of": str(week),
-                    "flights": len(part),
-                    "champion before": f"v{old}",
-                    "AUC champion before": round(
-                        roc_auc_score(part[contracts.LABEL], part["score_incumbent"]), 3
-                    ),
-                    "retrained": f"v{version} ({verdict})",
-                    "AUC retrained": round(
-                        roc_auc_score(part[contracts.LABEL], part["score_candidate"]), 3
-                    ),
-                }
-            )
-    if rows:
-        table = pd.DataFrame(rows)
-        table["retrained - before"] = (table["AUC retrained"] - table["AUC champion before"]).round(
-            3
-        )
-        print(
-            "\nRealized AUC in the weeks after each retraining: "
-            "the champion it would replace and the"
-        )
-        print("retrained model, on the same flights with the same features:")
+        incumbent = version if promoted else incumbent
+    return rows
+
+
+def main() -> None:
+    settings = load_settings()
+    rows = retraining_rows(settings)
+    if not rows:
+        print("no retraining judged after the first champion yet")
+        return
+    table = pd.DataFrame(rows)
+    print("Each retraining against the champion it would replace, on the days that followed it")
+    print("(same flights, same features; gains with 90% day-block bootstrap intervals):")
+    with pd.option_context("display.width", 250, "display.max_colwidth", 60):
         print(table.to_string(index=False))
-        for verdict, part in table.groupby(table["retrained"].str.contains("promoted")):
-            label = "promoted" if verdict else "rejected"
-            print(
-                f"  {label}: mean AUC {part['AUC retrained'].mean():.3f} "
-                f"vs champion before {part['AUC champion before'].mean():.3f} "
-                f"over {len(part)} weeks"
-            )
+    right = table["verdict"].eq("right").sum()
+    print(f"\nthe gate's verdict was right on {right} of {len(table)} retrainings")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ DAGS = [
     "batch_scoring",
     "model_monitoring",
     "model_rollback",
+    "model_promotion",
 ]
 HISTORY_DAYS = 70  # features of the first 28 days warm the windows up; training uses the last 42
 TIMINGS: list[tuple[str, float]] = []
@@ -135,15 +136,17 @@ def show_online_features(settings, day: dt.date, count: int = 5) -> None:
 
 
 def retrainings(settings) -> list[dict]:
-    """Every gated retraining in the registry: its data end, version, verdict and reason."""
+    """Every gated training in the registry: its data end, version, verdict, trigger."""
     from runway.registry import GATE_PASSED_TAG, TAG_PREFIX, versions_by_training_end
 
     return [
         {
             "day": end,
             "version": version,
+            "family": tags.get(f"{TAG_PREFIX}family", "?"),
             "passed": tags[GATE_PASSED_TAG] == "true",
             "summary": tags.get(f"{TAG_PREFIX}gate_summary", ""),
+            "trigger": tags.get(f"{TAG_PREFIX}trigger", ""),
         }
         for end, version, tags in versions_by_training_end(
             tracking_uri=settings.mlflow_uri, model_name=settings.model_name
@@ -152,80 +155,70 @@ def retrainings(settings) -> list[dict]:
     ]
 
 
-def _outcome(event: dict) -> str:
-    """A retraining's outcome as the summary table shows it."""
-    if event["passed"]:
-        return "promoted"
-    return "rejected: " + event["summary"].split("failed: ")[-1]
+def _event(e: dict) -> str:
+    verdict = "promoted" if e["passed"] else "rejected: " + e["summary"].split("failed: ")[-1]
+    trigger = e["trigger"].split(" detected")[0] or "manual"
+    return f"v{e['version']} {e['family']} ({trigger}) {verdict}"
 
 
-def summarize(settings, chunks: list[dict]) -> None:
-    """Per cycle: flights scored, realized AUC, drift share, champion, retraining."""
+def _loop_metrics(settings):
     import pandas as pd
     import sqlalchemy as sa
 
     from runway import sql
 
-    engine = sql.engine(settings.sql_url)
-    with engine.connect() as conn:
+    predictions = sql.predictions.c
+    with sql.engine(settings.sql_url).connect() as conn:
         metrics = pd.DataFrame(conn.execute(sa.select(sql.monitoring_metrics)).mappings().all())
+        query = sa.select(
+            predictions.flight_date, predictions.model_alias, sa.func.count().label("n")
+        )
         scored = pd.DataFrame(
-            conn.execute(
-                sa.select(
-                    sql.predictions.c.flight_date,
-                    sql.predictions.c.model_alias,
-                    sa.func.count().label("n"),
-                ).group_by(sql.predictions.c.flight_date, sql.predictions.c.model_alias)
-            )
+            conn.execute(query.group_by(predictions.flight_date, predictions.model_alias))
             .mappings()
             .all()
         )
     for frame, column in ((metrics, "day"), (scored, "flight_date")):
         if len(frame):
             frame[column] = pd.to_datetime(frame[column]).dt.date
+    return metrics, scored
+
+
+def summarize(settings, chunks: list[dict]) -> None:
+    """Per cycle: flights scored, realized AUC and ECE, drift share, champion, retraining."""
+    import pandas as pd
+
+    metrics, scored = _loop_metrics(settings)
     events = retrainings(settings)
     rows = []
     for chunk in chunks:
-        start, end = (
-            dt.date.fromisoformat(str(chunk["start"])),
-            dt.date.fromisoformat(str(chunk["end"])),
-        )
-        m = (
-            metrics[(metrics["day"] >= start) & (metrics["day"] <= end)]
-            if len(metrics)
-            else metrics
-        )
-        s = (
-            scored[(scored["flight_date"] >= start) & (scored["flight_date"] <= end)]
-            if len(scored)
-            else scored
-        )
+        start, end = (dt.date.fromisoformat(str(chunk[k])) for k in ("start", "end"))
+        m = metrics[metrics["day"].between(start, end)] if len(metrics) else metrics
+        s = scored[scored["flight_date"].between(start, end)] if len(scored) else scored
 
-        def pick(name, m=m):
-            return m[m["metric"] == name]["value"].dropna()
+        def mean(name: str, m=m):
+            values = m[m["metric"] == name]["value"].dropna() if len(m) else []
+            return round(float(values.mean()), 3) if len(values) else None
 
-        retrained = [e for e in events if start <= e["day"] <= end]
         rows.append(
             {
                 "days": f"{start}..{end}",
                 "flights scored": int(s[s["model_alias"] == "champion"]["n"].sum())
                 if len(s)
                 else 0,
-                "realized AUC (day mean)": round(pick("realized_day_auc").mean(), 3)
-                if len(pick("realized_day_auc"))
-                else None,
-                "drift share (mean)": round(pick("drift_share").mean(), 3)
-                if len(pick("drift_share"))
-                else None,
+                "realized AUC (day mean)": mean("realized_day_auc"),
+                "ECE (week)": mean("realized_ece"),
+                "drift share (mean)": mean("drift_share"),
                 "champion": ",".join(f"v{v}" for v in sorted(m["model_version"].unique()))
                 if len(m)
                 else "",
-                "retraining": "; ".join(f"v{e['version']} {_outcome(e)}" for e in retrained) or "-",
+                "retraining": "; ".join(_event(e) for e in events if start <= e["day"] <= end)
+                or "-",
             }
         )
     table = pd.DataFrame(rows)
     print("\nThe loop, cycle by cycle:")
-    with pd.option_context("display.width", 250, "display.max_colwidth", 100):
+    with pd.option_context("display.width", 250, "display.max_colwidth", 120):
         print(table.to_string(index=False))
 
 

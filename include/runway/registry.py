@@ -5,7 +5,7 @@
 - aliases: challenger, gate verdicts, promotion, rollback, champion lookups. Only registry
   ALIASES move (`champion`, `challenger`); stages are deprecated in MLflow and never used.
   Who moved an alias, and why, is recorded as tags on the model versions;
-- the drift reference each version carries (`REFERENCE_ARTIFACT`), written by training and
+- the references each version carries (`REFERENCE_*`), written by training and
   read by monitoring.
 
 Every function takes the tracking URI (tracking and registry are the same store) and the
@@ -17,7 +17,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import io
+import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,7 +48,11 @@ class AliasChange:
         return self.previous != self.current
 
 
-REFERENCE_ARTIFACT = "reference/reference.parquet"  # a version's drift reference, in its run
+# What monitoring compares a version with, kept in the run that produced it (`reference/`):
+REFERENCE_DIR = "reference"
+REFERENCE_SCORES = "reference.parquet"  # its test-window flights with its scores
+REFERENCE_ENTITY_DAYS = "entity_days.parquet"  # its training window's entity-days
+REFERENCE_CALIBRATION = "drift_calibration.json"  # each column's drift alarm
 
 
 # ---- the MLflow session -------------------------------------------------------------------------
@@ -66,13 +73,21 @@ def tracking(tracking_uri: str) -> Iterator:
     from mlflow.tracking._model_registry import utils as registry_state
     from mlflow.tracking._tracking_service import utils as tracking_state
 
-    env_keys = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    env_keys = (
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_REGISTRY_URI",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR",
+    )
     saved_env = {key: os.environ.get(key) for key in env_keys}
     saved = tracking_state._tracking_uri, registry_state._registry_uri
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # no bars in a task log
     try:
-        yield mlflow_client(tracking_uri)
+        # MLflow prints its notices ("Registered model ... already exists") to stderr, which a
+        # task log shows as errors: they go to the log at INFO instead
+        with contextlib.redirect_stderr(_LoggedLines(logging.getLogger("runway.mlflow"))):
+            yield mlflow_client(tracking_uri)
     finally:
         mlflow.set_tracking_uri(saved[0])
         registry_state._registry_uri = saved[1]
@@ -81,6 +96,32 @@ def tracking(tracking_uri: str) -> Iterator:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+class _LoggedLines(io.TextIOBase):
+    """A text stream whose every line becomes an INFO record of `logger`."""
+
+    def __init__(self, logger: logging.Logger):
+        self.logger, self.pending, self.busy = logger, "", False
+
+    def write(self, text: str) -> int:
+        if self.busy:  # a handler of the logger writes to stderr itself: let it through
+            return sys.__stderr__.write(text)
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        self.busy = True
+        try:
+            for line in lines:
+                if line.strip():
+                    self.logger.info(line.rstrip())
+        finally:
+            self.busy = False
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending.strip():
+            self.logger.info(self.pending.rstrip())
+        self.pending = ""
 
 
 def ensure_experiment(client, name: str, artifact_location: str | Path | None = None) -> str:
@@ -116,31 +157,45 @@ def version_uri(version: int, model_name: str = MODEL_NAME) -> str:
 
 
 # ---- the drift reference ------------------------------------------------------------------------
-def log_reference(run_id: str, frame, *, tracking_uri: str) -> None:
-    """Keep `frame` (a version's test window with its scores) as the run's drift reference."""
+def log_reference(run_id: str, files: dict[str, object], *, tracking_uri: str) -> None:
+    """Keep a version's references in its run under `reference/`: frames as parquet, dicts as
+    JSON (names as `REFERENCE_*`)."""
+    import json
     import tempfile
 
+    client = mlflow_client(tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
-        frame.to_parquet(path, index=False)
-        mlflow_client(tracking_uri).log_artifact(
-            run_id, str(path), str(Path(REFERENCE_ARTIFACT).parent)
-        )
+        for name, content in files.items():
+            path = Path(tmp) / name
+            if isinstance(content, dict):
+                path.write_text(json.dumps(content, indent=1))
+            else:
+                content.to_parquet(path, index=False)
+        client.log_artifacts(run_id, tmp, REFERENCE_DIR)
 
 
-def reference_path(
-    version: int, cache_dir: Path, *, tracking_uri: str, model_name: str = MODEL_NAME
+def reference_file(
+    version: int, name: str, cache_dir: Path, *, tracking_uri: str, model_name: str = MODEL_NAME
 ) -> Path:
-    """The local copy of a version's drift reference, downloaded once into `cache_dir`."""
-    cache = Path(cache_dir) / f"{model_name}-v{int(version)}.parquet"
+    """The local copy of one of a version's references, downloaded once into `cache_dir`."""
+    cache = Path(cache_dir) / f"{model_name}-v{int(version)}" / name
     if not cache.exists():
         import tempfile
+
+        from mlflow.exceptions import MlflowException
 
         client = mlflow_client(tracking_uri)
         run_id = _version(client, model_name, version).run_id
         cache.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cache.parent) as tmp:  # concurrent tasks: no clash
-            downloaded = client.download_artifacts(run_id, REFERENCE_ARTIFACT, tmp)
+            try:
+                downloaded = client.download_artifacts(run_id, f"{REFERENCE_DIR}/{name}", tmp)
+            except (MlflowException, OSError) as err:
+                raise RegistryError(
+                    f"{model_name} version {version} has no {REFERENCE_DIR}/{name} in run "
+                    f"{run_id}: "
+                    "it was not trained by this release's training_pipeline (retrain it)"
+                ) from err
             Path(downloaded).replace(cache)
     return cache
 

@@ -42,8 +42,9 @@ EXPECTED_TASKS = {
         ("decide_retraining", "trigger_training"),
     },
     "model_rollback": set(),
+    "model_promotion": set(),
 }
-ALONE = {"model_rollback": {"rollback_champion"}}
+ALONE = {"model_rollback": {"rollback_champion"}, "model_promotion": {"promote_version"}}
 
 
 @pytest.fixture(scope="module")

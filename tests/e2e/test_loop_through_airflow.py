@@ -30,6 +30,7 @@ DAGS = [
     "batch_scoring",
     "model_monitoring",
     "model_rollback",
+    "model_promotion",
 ]
 
 

@@ -229,7 +229,9 @@ def _decisions(settings, window, test_auc, history, **overrides) -> dict:
         settings.retrain, **{k: overrides.pop(k) for k in list(overrides) if k.endswith("_days")}
     )
     kwargs = (
-        dict(champion_test_auc=test_auc, last_retrain=None, training_active=False, policy=policy)
+        dict(
+            champion={"roc_auc": test_auc}, last_retrain=None, training_active=False, policy=policy
+        )
         | overrides
     )
     return {day: decision.retraining_decision(history, today=day, **kwargs) for day in window}
@@ -278,11 +280,7 @@ def test_the_champions_own_test_window_triggers_no_retraining(world, monitored_t
 def test_no_drift_or_decay_signal_on_the_champions_own_test_window(world, monitored_test_window):
     window, _, test_auc, history = monitored_test_window
     decisions = _decisions(world.settings, window, test_auc, history, cooldown_days=0)
-    signals = {
-        day.isoformat(): d.evidence["signals"]
-        for day, d in decisions.items()
-        if d.reason != "no signal"
-    }
+    signals = {day.isoformat(): d.fired for day, d in decisions.items() if d.reason != "no signal"}
     assert not signals, signals
 
 
@@ -309,7 +307,7 @@ def _drift_conf(day: dt.date) -> dict:
     )
     policy = RetrainPolicy(drift_threshold=0.5, consecutive_days=3, auc_drop=0.05, cooldown_days=14)
     verdict = decision.retraining_decision(
-        history, today=day, champion_test_auc=0.68, last_retrain=None, policy=policy
+        history, today=day, champion={"roc_auc": 0.68}, last_retrain=None, policy=policy
     )
     assert verdict.retrain and verdict.reason == "drift"
     return monitoring_steps.retraining_conf(
@@ -326,9 +324,26 @@ def test_the_trigger_conf_passes_the_training_dags_params(training_params):
     resolved = training_params.deep_merge(conf).validate()
     assert resolved["window_start"] == "2026-01-26" and resolved["window_end"] == "2026-03-08"
     assert resolved["promotion"] == "auto" and resolved["reason"].startswith("drift")
-    assert resolved["evidence"]["signals"] == ["drift"]
+    assert resolved["evidence"]["fired"] == ["drift"]
 
     with pytest.raises(ParamValidationError, match="promotion"):
         training_params.deep_merge({**conf, "promotion": "yolo"}).validate()
     with pytest.raises(ParamValidationError, match="window_end"):
         training_params.deep_merge({**conf, "window_end": 20260308}).validate()
+
+
+def test_promoting_the_champion_is_a_no_op_and_an_unknown_version_is_refused(world):
+    from runway import registry
+    from runway.training.steps import promote_version
+
+    settings = world.settings
+    where = {"tracking_uri": settings.mlflow_uri, "model_name": settings.model_name}
+    champion = world.promotion["champion"]
+    moment = dt.datetime.combine(mw.TEST_WINDOW[1] + dt.timedelta(days=2), dt.time(6), UTC)
+    before = registry.version_tags(champion, **where)
+    same = promote_version(settings, champion, "keep it", "ci", moment, 7, "manual__promote-same")
+    assert same["champion"] == champion and same["changed"] is False
+    assert registry.version_tags(champion, **where) == before  # not re-gated, nothing recorded
+    with pytest.raises(registry.RegistryError, match="has no version 999"):
+        promote_version(settings, 999, "typo", "ci", moment, 7, "manual__promote-typo")
+    assert registry.champion_version(**where) == champion

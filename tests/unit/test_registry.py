@@ -19,15 +19,18 @@ from mlflow import MlflowClient
 import runway
 from runway import registry
 from runway.contracts import RAW_INPUTS
+from runway.intervals import Estimate
 from runway.registry import RegistryError, tracking
+from runway.settings import GateThresholds
 from runway.training.candidates import train_candidate
 from runway.training.data import split_by_date, training_data_hash
-from runway.training.gate import FIRST_RUN_POLICY, gate_candidate
+from runway.training.gate import FIRST_RUN_POLICY, Evidence, gate_candidate
 from runway.training.tracking import LINEAGE_KEYS, lineage_tags, log_candidate
 from tests.unit._training_data import TEST_DAYS, VALID_DAYS, sample_frame, shuffled_labels
 
 EXPERIMENT = "flight_delay_tests"
 BUDGET = {"n_trials": 2, "timeout_s": 20.0, "seed": 0, "threads": 1}
+LOOSE = GateThresholds(max_ece=0.1)  # the schedule-only baseline misses 0.05 on this week (0.063)
 
 
 @dataclasses.dataclass
@@ -37,6 +40,7 @@ class Store:
     split: object
     good: object  # a LightGBM candidate on the real labels
     noise: object  # the same family on shuffled labels
+    baseline: object  # the schedule-only logistic regression
     tags: dict
     first: object  # `good` logged once into registry.MODEL_NAME
 
@@ -74,7 +78,17 @@ def store(tmp_path_factory) -> Store:
         git_commit="0123abcd",
         airflow_run_id="manual__2026-06-09T00:00:00+00:00",
     )
-    s = Store(f"sqlite:///{home / 'mlflow.db'}", home / "artifacts", split, good, noise, tags, None)
+    baseline = train_candidate("logreg", split.train, split.valid, **BUDGET)
+    s = Store(
+        f"sqlite:///{home / 'mlflow.db'}",
+        home / "artifacts",
+        split,
+        good,
+        noise,
+        baseline,
+        tags,
+        None,
+    )
     s.first = s.log(good)
     return s
 
@@ -184,39 +198,45 @@ def test_versions_are_listed_by_the_end_of_their_training_window(store):
 
 # ---- registry flows ------------------------------------------------------------------------
 def test_gate_promote_challenger_and_rollback_flow(store):
-    kw = store.kw()
-    v1 = store.first.version
+    name = "flight_delay_flow"
+    kw = store.kw(name)
+    v1 = store.log(store.baseline, name, airflow_run_id="scheduled__2026-06-09").version
     assert registry.champion_version(**kw) is None
     # first run: absolute checks only, stated; the verdict is recorded on the version and run
-    verdict = gate_candidate(v1, store.split.test, **kw)
+    verdict = gate_candidate(v1, store.split.test, thresholds=LOOSE, **kw)
     assert verdict.passed and verdict.policy == FIRST_RUN_POLICY
     assert registry.version_tags(v1, **kw)["runway.gate_passed"] == "true"
     client = MlflowClient(tracking_uri=store.uri)
-    saved = client.download_artifacts(store.first.run_id, "gate/verdict.json")
+    run_id = client.get_model_version(name, str(v1)).run_id
+    saved = client.download_artifacts(run_id, "gate/verdict.json")
     assert json.loads(Path(saved).read_text())["passed"] is True
 
     change = registry.promote(v1, actor="ci", reason="first champion", **kw)
     assert (change.previous, change.current, change.changed) == (None, v1, True)
     assert registry.champion_version(**kw) == v1
     with tracking(store.uri):
-        champion = mlflow.pyfunc.load_model(registry.alias_uri())
+        champion = mlflow.pyfunc.load_model(registry.alias_uri(model_name=name))
     np.testing.assert_allclose(
         champion.predict(store.split.test.head(20)),
-        store.good.model.predict_proba(store.split.test.head(20)),
+        store.baseline.model.predict_proba(store.split.test.head(20)),
     )
 
-    # a retrain (another DAG run, same data and model): challenger first, then gated
-    v2 = store.log(store.good, airflow_run_id="scheduled__2026-06-10").version
+    # a better model (another DAG run, the features too): challenger first, then gated
+    v2 = store.log(store.good, name, airflow_run_id="scheduled__2026-06-10").version
     assert registry.set_challenger(v2, **kw).current == v2
     assert registry.challenger_version(**kw) == v2
     with pytest.raises(RegistryError, match="never been through the model gate"):
         registry.promote(v2, **kw)
-    verdict = gate_candidate(v2, store.split.test, **kw)
+    verdict = gate_candidate(v2, store.split.test, thresholds=LOOSE, **kw)
     assert verdict.passed and f"champion {v1}" in verdict.policy
     assert {c.name for c in verdict.checks if c.kind == "change"} == {
         "roc_auc_vs_champion",
         "log_loss_vs_champion",
     }
+    assert not [c for c in verdict.checks if c.kind == "evidence"]  # no baseline given here
+    assert any(
+        n.startswith(f"vs champion {v1} on the test days: roc_auc gain") for n in verdict.notes
+    )
     change = registry.promote(v2, actor="ci", reason="passed the model gate", **kw)
     assert (change.previous, change.current) == (v1, v2)
     assert registry.challenger_version(**kw) is None  # promoted: no longer a challenger
@@ -269,3 +289,36 @@ def test_shuffled_labels_are_rejected_and_champion_stays(store):
     with pytest.raises(RegistryError, match="rejected by the model gate"):
         registry.rollback(noise.version, "try", "oncall", **kw)
     assert registry.champion_version(**kw) == good
+
+
+def test_a_candidate_no_better_than_the_baseline_is_refused_with_the_reason(store):
+    name = "flight_delay_vs_baseline"
+    kw = store.kw(name) | {"thresholds": LOOSE}
+    baseline = store.log(store.baseline, name, airflow_run_id="scheduled__baseline").version
+    copy = store.log(store.baseline, name, airflow_run_id="scheduled__copy").version
+    verdict = gate_candidate(copy, store.split.test, baseline_version=baseline, **kw)
+    assert not verdict.passed
+    (check,) = verdict.failed
+    assert check.name == "beats_baseline" and check.observed == 0.0
+    assert f"baseline version {baseline}" in check.detail and "no backtest" in check.detail
+    # One test week cannot carry it alone: LightGBM with the store's features is ahead of the
+    # schedule-only baseline on this week's pooled AUC, but within the days' noise.
+    better = store.log(store.good, name, airflow_run_id="scheduled__good").version
+    verdict = gate_candidate(better, store.split.test, baseline_version=baseline, **kw)
+    (check,) = verdict.failed
+    assert check.name == "beats_baseline" and check.interval[0] < 0 < check.interval[1]
+    gain = Estimate("roc_auc difference", 0.03, 0.01, 0.05, 0.9, 112, 10**5, 1000)
+    backtest = Evidence("beats_baseline", gain, "recipe backtest over 8 windows")
+    assert gate_candidate(
+        better, store.split.test, baseline_version=baseline, recipe_evidence=[backtest], **kw
+    ).passed
+
+
+def test_mlflow_notices_go_to_the_log_at_info_not_to_stderr(store, capsys, caplog):
+    import logging
+    import sys
+
+    with caplog.at_level(logging.INFO, logger="runway.mlflow"), tracking(store.uri):
+        print("Registered model 'flight_delay' already exists.", file=sys.stderr)
+    assert "already exists" not in capsys.readouterr().err
+    assert [r.levelname for r in caplog.records if "already exists" in r.getMessage()] == ["INFO"]

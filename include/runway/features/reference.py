@@ -89,3 +89,23 @@ def reference_features(raw_dir: Path, start: dt.date, end: dt.date) -> dict[str,
     finally:
         con.close()
     return out
+
+
+def featured_flights(raw_dir: Path, source: Path, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The replayed flights of start..end, each with the features of the day before (as Feast's
+    point-in-time join hands them), computed here in DuckDB: a fast stand-in for the feature
+    store over long ranges (drift controls, research). The raw zone must hold start - 28 days
+    through end - 1."""
+    flights = pd.read_parquet(
+        Path(source) / "flights.parquet",
+        columns=["flight_id", "flight_date", "carrier", "origin", "dest", "tailnum", "hour"],
+        filters=[("flight_date", ">=", start), ("flight_date", "<=", end)],
+    )
+    frame = flights.assign(route=flights["origin"] + "-" + flights["dest"])
+    frame["flight_date"] = pd.to_datetime(frame["flight_date"])
+    tables = reference_features(raw_dir, start - dt.timedelta(days=1), end - dt.timedelta(days=1))
+    for table, rows in tables.items():
+        rows = rows.assign(flight_date=pd.to_datetime(rows.pop("day")) + pd.Timedelta(days=1))
+        frame = frame.merge(rows, on=[*contracts.TABLE_KEYS[table], "flight_date"], how="left")
+    frame["flight_date"] = frame["flight_date"].dt.date
+    return frame

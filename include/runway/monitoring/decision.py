@@ -1,7 +1,17 @@
 """The retraining decision: one function of the monitoring history, no side effects.
 
 `retraining_decision` reads the champion's `monitoring_metrics` rows and says whether today's
-monitoring run triggers a training run, why (or why not), and the numbers behind it.
+monitoring run triggers a training run, why (or why not), and the evidence: every signal with
+its value, its threshold, its interval where it is a statistic, and whether it fired.
+
+The signals (thresholds in `settings.RetrainPolicy`):
+- drift: the calibrated drift share (`drift_share`: the share of feature columns beyond their
+  own week-to-week variation) reached the threshold on each of the last `consecutive_days`
+  days;
+- decay, on the trailing window's labelled flights, each with a day-block bootstrap interval:
+  realized AUC whose upper bound is below the champion's test AUC minus `auc_drop`; realized
+  log loss whose lower bound is above the test log loss plus `log_loss_rise`; realized ECE
+  whose lower bound is above `max_ece`. An interval that still holds the threshold is noise.
 """
 
 from __future__ import annotations
@@ -10,16 +20,17 @@ import dataclasses
 import datetime as dt
 import math
 
-import numpy as np
 import pandas as pd
 
 from runway.days import local_day, trailing
 from runway.settings import RetrainPolicy
 
-# The monitoring_metrics names the decision reads: the drift report's share as is, and the
-# realized performance's auc under the `realized_` prefix the monitoring steps give it.
+# The monitoring_metrics names the decision reads (monitoring.steps writes them).
 DRIFT_SHARE = "drift_share"
-REALIZED_AUC = "realized_auc"
+REALIZED = "realized_{}"  # auc, log_loss, ece: the point value ...
+REALIZED_LOW = "realized_{}_low"  # ... and its interval
+REALIZED_HIGH = "realized_{}_high"
+REALIZED_AUC = REALIZED.format("auc")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,12 +39,16 @@ class Decision:
 
     `reason`: 'drift' or 'decay' when `retrain`; otherwise 'no signal', 'not allowed',
     'training active' or 'cooldown'. `evidence` is JSON-serialisable: it becomes the training
-    run's conf.
+    run's conf, and `evidence["signals"]` lists every signal with its figures.
     """
 
     retrain: bool
     reason: str
     evidence: dict
+
+    @property
+    def fired(self) -> list[str]:
+        return [s["signal"] for s in self.evidence["signals"] if s["fired"]]
 
 
 def _finite(value) -> float | None:
@@ -43,10 +58,31 @@ def _finite(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _decay(name: str, metric: str, today: dict, threshold: float | None, worse: str) -> dict:
+    """A decay signal: fires when the whole interval is on the bad side of the threshold."""
+    value = today.get(REALIZED.format(metric))
+    low, high = today.get(REALIZED_LOW.format(metric)), today.get(REALIZED_HIGH.format(metric))
+    if worse == "below":
+        fired = high is not None and threshold is not None and high < threshold
+        rule = "upper bound below"
+    else:
+        fired = low is not None and threshold is not None and low > threshold
+        rule = "lower bound above"
+    return {
+        "signal": name,
+        "metric": metric,
+        "value": value,
+        "interval": [low, high],
+        "threshold": threshold,
+        "rule": f"{rule} the threshold",
+        "fired": bool(fired),
+    }
+
+
 def retraining_decision(
     history: pd.DataFrame,
     today: dt.date,
-    champion_test_auc: float | None,
+    champion: dict[str, float | None],
     last_retrain: dt.datetime | None,
     policy: RetrainPolicy,
     training_active: bool = False,
@@ -55,13 +91,8 @@ def retraining_decision(
     """Decide from the champion's `monitoring_metrics` rows (columns day, metric, value)
     whether `today`'s monitoring run triggers a training run.
 
-    Signals, over the window of the `policy.consecutive_days` calendar days ending `today`:
-    - drift: every day of the window has a `drift_share` above `policy.drift_threshold` (a
-      missing day breaks the streak);
-    - decay: the mean `realized_auc` over the window's labelled days is below
-      `champion_test_auc - policy.auc_drop` (the mean, not one day: a day's AUC over ~900
-      flights moves by a few hundredths on its own).
-    A signal retrains unless the run may not retrain (`allowed` false), a training run is
+    `champion` holds its test figures: `roc_auc`, `log_loss` (None where unknown). A fired
+    signal retrains unless the run may not retrain (`allowed` false), a training run is
     active, or the last retraining is fewer than `policy.cooldown_days` days before `today`
     (or after it: a rerun of an old day does not retrain a newer model). Rows after `today`
     are ignored, so a rerun decides as the first run did.
@@ -71,46 +102,59 @@ def retraining_decision(
     frame["day"] = pd.to_datetime(frame["day"]).dt.date
     frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
     frame = frame[frame["day"].isin(window) & frame["value"].notna()]
+    by_day: dict[dt.date, dict[str, float]] = {}
+    for row in frame.groupby(["day", "metric"])["value"].mean().reset_index().itertuples():
+        by_day.setdefault(row.day, {})[row.metric] = float(row.value)
+    now = by_day.get(today, {})
 
-    def by_day(metric: str) -> dict[dt.date, float]:
-        rows = frame[frame["metric"] == metric]
-        return {d: float(v) for d, v in rows.groupby("day")["value"].mean().items()}
-
-    drift = by_day(DRIFT_SHARE)
-    drift_days = [d for d in window if d in drift and drift[d] > policy.drift_threshold]
-    drift_signal = len(drift_days) == policy.consecutive_days
-
-    auc = by_day(REALIZED_AUC)
-    labelled = [d for d in window if d in auc]
-    realized_auc = float(np.mean([auc[d] for d in labelled])) if labelled else None
-    test_auc = _finite(champion_test_auc)
-    auc_floor = test_auc - policy.auc_drop if test_auc is not None else None
-    decay_signal = realized_auc is not None and auc_floor is not None and realized_auc < auc_floor
+    shares = {d: by_day.get(d, {}).get(DRIFT_SHARE) for d in window}
+    over = [d for d in window if shares[d] is not None and shares[d] >= policy.drift_threshold]
+    drift = {
+        "signal": "drift",
+        "metric": DRIFT_SHARE,
+        "value": shares[today],
+        "by_day": {d.isoformat(): v for d, v in shares.items()},
+        "threshold": float(policy.drift_threshold),
+        "rule": f"at or above the threshold on each of the last {policy.consecutive_days} days",
+        "days_over": len(over),
+        "fired": len(over) == policy.consecutive_days,
+    }
+    test_auc, test_loss = _finite(champion.get("roc_auc")), _finite(champion.get("log_loss"))
+    signals = [
+        drift,
+        _decay(
+            "decay_auc",
+            "auc",
+            now,
+            None if test_auc is None else test_auc - policy.auc_drop,
+            "below",
+        ),
+        _decay(
+            "decay_log_loss",
+            "log_loss",
+            now,
+            None if test_loss is None else test_loss + policy.log_loss_rise,
+            "above",
+        ),  # fmt: skip
+        _decay("decay_calibration", "ece", now, float(policy.max_ece), "above"),
+    ]
+    fired = [s["signal"] for s in signals if s["fired"]]
 
     since = (today - local_day(last_retrain)).days if last_retrain is not None else None
     in_cooldown = since is not None and (since < 0 or since < policy.cooldown_days)
-    signals = [name for name, on in (("drift", drift_signal), ("decay", decay_signal)) if on]
-
     evidence = {
         "today": today.isoformat(),
         "window": [d.isoformat() for d in window],
         "signals": signals,
-        "drift_share_by_day": {d.isoformat(): drift.get(d) for d in window},
-        "drift_threshold": float(policy.drift_threshold),
-        "drift_days": len(drift_days),
-        "consecutive_days": int(policy.consecutive_days),
-        "realized_auc_by_day": {d.isoformat(): auc.get(d) for d in window},
-        "realized_auc": realized_auc,
-        "champion_test_auc": test_auc,
-        "auc_drop": float(policy.auc_drop),
-        "auc_floor": auc_floor,
+        "fired": fired,
+        "champion_test": {"roc_auc": test_auc, "log_loss": test_loss},
         "last_retrain": last_retrain.isoformat() if last_retrain is not None else None,
         "days_since_retrain": since,
         "cooldown_days": int(policy.cooldown_days),
         "training_active": bool(training_active),
         "allowed": bool(allowed),
     }
-    if not signals:
+    if not fired:
         return Decision(False, "no signal", evidence)
     if not allowed:
         return Decision(False, "not allowed", evidence)
@@ -118,4 +162,21 @@ def retraining_decision(
         return Decision(False, "training active", evidence)
     if in_cooldown:
         return Decision(False, "cooldown", evidence)
-    return Decision(True, signals[0], evidence)
+    return Decision(True, "drift" if fired[0] == "drift" else "decay", evidence)
+
+
+def describe(decision: Decision) -> str:
+    """One line per signal, for the task log and the run's note."""
+    lines = [f"retrain: {decision.retrain} ({decision.reason})"]
+    for s in decision.evidence["signals"]:
+        value = "n/a" if s["value"] is None else f"{s['value']:.4f}"
+        interval = s.get("interval")
+        shown = (
+            f" [{interval[0]:.4f}, {interval[1]:.4f}]" if interval and None not in interval else ""
+        )
+        threshold = "n/a" if s["threshold"] is None else f"{s['threshold']:.4f}"
+        lines.append(
+            f"  {s['signal']:18s} {value}{shown} vs {threshold} ({s['rule']}): "
+            + ("FIRED" if s["fired"] else "quiet")
+        )
+    return "\n".join(lines)

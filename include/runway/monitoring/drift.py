@@ -1,10 +1,18 @@
 """Is the champion still fit for the flights it scores? Drift and realized performance.
 
-Three measurements per day, each a plain function of its inputs: data drift of the model's
-input columns against the training reference (Evidently, with an HTML report), drift of the
-scores themselves, and realized performance once the day's labels have landed. They become
+Measurements, each a plain function of its inputs: data drift of the model's input columns
+against its training window (Evidently, with an HTML report), drift of the scores and of the
+realized delayed rate, and realized performance once the day's labels have landed. They become
 rows of the `monitoring_metrics` table (`metric_rows`), which `runway.monitoring.decision`
 reads to decide whether to retrain.
+
+Data drift is judged where the features vary: every feature is constant within an entity and
+a day (a carrier's delay rate of yesterday is the same for all its flights), so it is measured
+over entity-days (`entity_days`: one row per entity and flight day, per feature table), not
+over flights, and each column's alarm is calibrated on the variation its own training window
+shows week to week (`calibrate`): a column drifts when today's distance exceeds what any week
+of the reference showed against the others, with a margin. A normal week is then quiet, and a
+season is loud.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import datetime as dt
 import math
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +33,16 @@ from runway.metrics import classification_metrics
 _DRIFTED_COLUMNS_COUNT = "evidently:metric_v2:DriftedColumnsCount"
 _VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
 
+TABLE = "_table"  # which feature table an entity-day row belongs to
+CALIBRATED_METHOD = "wasserstein"  # Evidently's normed Wasserstein distance
+CALIBRATION_MARGIN = 1.2  # alarm above 1.2x the largest week-to-week distance of the reference
+CALIBRATION_FLOOR = 0.1  # and never below Evidently's own default threshold
+WEEK = 7
+
 
 # ---- data drift --------------------------------------------------------------------------------
-def _sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
-    if len(frame) > rows:
+def _sample(frame: pd.DataFrame, rows: int | None, seed: int) -> pd.DataFrame:
+    if rows is not None and len(frame) > rows:
         frame = frame.sample(n=rows, random_state=seed)
     return frame.reset_index(drop=True)
 
@@ -50,20 +65,26 @@ def drift_report(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     columns: list[str],
-    sample: int,
+    sample: int | None,
     seed: int,
     html_path: Path | None,
+    thresholds: Mapping[str, float] | None = None,
+    method: str = CALIBRATED_METHOD,
 ) -> dict:
     """Evidently's data drift of `columns`, `current` against `reference`.
+
+    With `thresholds` ({column: alarm}, from `calibrate`), every numeric column is tested with
+    `method` (normed Wasserstein distance) against its own threshold, and each column's
+    distance is itemised; without, Evidently's defaults (below) apply.
 
     With `html_path`, the full DataDriftPreset runs and its HTML report is written there (per
     column distributions: rich, and ~7x slower, most of it plotting). Without, only Evidently's
     DriftedColumnsCount runs, with the same per-column tests: the daily figure, cheaply.
 
     Both frames are sampled to at most `sample` rows with `seed` (Evidently's cost grows with
-    rows; the same seed gives the same report on a rerun). Numeric columns are numerical,
-    every other column categorical; Evidently picks each column's test by its type and the
-    reference's size (above 1000 rows: normed Wasserstein distance, drift at >= 0.1, for
+    rows; the same seed gives the same report on a rerun; None: every row). Numeric columns are
+    numerical, every other column categorical; Evidently picks each column's test by its type
+    and the reference's size (above 1000 rows: normed Wasserstein distance, drift at >= 0.1, for
     numbers with more than 5 values, else Jensen-Shannon distance; up to 1000 rows: K-S,
     chi-square or z-test p-values, drift below 0.05), and `methods` names the one used.
 
@@ -88,6 +109,10 @@ def drift_report(
             raise ValueError(f"the {name} frame has no rows: nothing to compare")
     reference = _sample(reference[columns], sample, seed)
     current = _sample(current[columns], sample, seed)
+    if thresholds is not None:
+        unknown = [c for c in columns if c not in thresholds]
+        if unknown:
+            raise KeyError(f"no calibrated threshold for the columns {unknown}")
     numerical = [c for c in columns if pd.api.types.is_numeric_dtype(reference[c])]
     categorical = [c for c in columns if c not in numerical]
     for frame in (reference, current):
@@ -109,12 +134,46 @@ def drift_report(
         numerical_columns=[c for c in numerical if c in compared],
         categorical_columns=[c for c in categorical if c in compared],
     )
+    options = {}
+    if thresholds is not None:
+        options = {
+            "method": method,
+            "per_column_threshold": {c: float(thresholds[c]) for c in compared},
+        }
+    if thresholds is not None and categorical:
+        raise ValueError(f"calibrated thresholds are for numeric columns, not {categorical}")
+    if html_path is None and thresholds is not None:
+        # the daily figure, itemised: Evidently's own test of each column, without the report's
+        # per-column plots (which cost ~60 ms a column)
+        per_column = {
+            c: _distance(reference[c], current[c], method, thresholds[c]) for c in compared
+        }
+        drifted = sum(1 for c in compared if per_column[c] >= thresholds[c]) + len(one_sided)
+        return {
+            "drift_share": drifted / len(columns),
+            "drifted_columns": drifted,
+            "columns": len(columns),
+            "per_column": {c: (None if c in one_sided else per_column.get(c)) for c in columns},
+            "methods": {
+                c: (
+                    method
+                    if c in per_column
+                    else "empty on one side"
+                    if c in one_sided
+                    else "empty on both sides"
+                )
+                for c in columns
+            },
+            "empty_columns": sorted(empty_ref | empty_cur, key=columns.index),
+            "thresholds": dict(thresholds),
+            "html": None,
+        }
     if html_path is None:
         from evidently.metrics import DriftedColumnsCount
 
         report = Report([DriftedColumnsCount(columns=compared)], include_tests=False)
     else:
-        report = Report([DataDriftPreset(columns=compared)], include_tests=False)
+        report = Report([DataDriftPreset(columns=compared, **options)], include_tests=False)
     snapshot = report.run(  # current first, then the reference
         Dataset.from_pandas(current, data_definition=definition),
         Dataset.from_pandas(reference, data_definition=definition),
@@ -129,10 +188,11 @@ def drift_report(
         if config.get("type") == _VALUE_DRIFT:
             per_column[config["column"]] = _finite(m["value"])
             methods[config["column"]] = config.get("method")
+    drifted_compared = int(counts[0]["value"]["count"])
     for col in one_sided:
         per_column[col], methods[col] = None, "empty on one side"
     html = _write_html_atomic(snapshot, html_path) if html_path is not None else None
-    drifted = int(counts[0]["value"]["count"]) + len(one_sided)
+    drifted = drifted_compared + len(one_sided)
     return {
         "drift_share": drifted / len(columns),
         "drifted_columns": drifted,
@@ -145,7 +205,108 @@ def drift_report(
             for c in columns
         },
         "empty_columns": sorted(empty_ref | empty_cur, key=columns.index),
+        "thresholds": dict(thresholds) if thresholds is not None else None,
         "html": str(html) if html else None,
+    }
+
+
+def _distance(reference: pd.Series, current: pd.Series, method: str, threshold: float) -> float:
+    """Evidently's stat test `method` of one numeric column (NaN dropped, as its reports do)."""
+    from evidently.legacy.calculations.stattests import get_stattest
+    from evidently.legacy.core import ColumnType
+
+    test = get_stattest(reference, current, ColumnType.Numerical, method)
+    result = test(reference.dropna(), current.dropna(), ColumnType.Numerical, threshold)
+    return float(result.drift_score)
+
+
+# ---- entity-days and the calibration of each column's alarm -------------------------------------
+
+
+def entity_days(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per entity and flight day, for each feature table, stacked.
+
+    From flights carrying their features (a training set, scored frames), each table's rows
+    are its keys' distinct (entity, flight_date) pairs with that table's features; a stacked
+    row holds its own table's features and NaN for the other tables' (Evidently drops NaN per
+    column, so each column is compared over its own table's entity-days). Columns: `_table`,
+    `flight_date`, then `contracts.ALL_FEATURES`.
+    """
+    from runway import contracts
+
+    missing = [c for c in ("flight_date", *contracts.ENTITY_COLUMNS, *contracts.ALL_FEATURES)
+               if c not in frame.columns]  # fmt: skip
+    if missing:
+        raise KeyError(f"the frame lacks the columns {missing}")
+    parts = []
+    for table in contracts.FEATURE_TABLES:
+        keys = list(contracts.TABLE_KEYS[table])
+        rows = frame[[*keys, "flight_date", *contracts.TABLE_FEATURES[table]]]
+        rows = rows.drop_duplicates([*keys, "flight_date"]).drop(columns=keys)
+        parts.append(rows.assign(**{TABLE: table}))
+    stacked = pd.concat(parts, ignore_index=True)
+    stacked["flight_date"] = pd.to_datetime(stacked["flight_date"]).dt.date
+    return stacked[[TABLE, "flight_date", *contracts.ALL_FEATURES]]
+
+
+def _blocks(days: list[dt.date]) -> list[list[dt.date]]:
+    """The reference's whole weeks, counted back from its last day; a reference shorter than
+    three weeks is cut into three equal blocks instead (each at least a day)."""
+    days = sorted(set(days))
+    size = WEEK if len(days) >= 3 * WEEK else len(days) // 3
+    if size < 1:
+        return []
+    blocks = []
+    end = len(days)
+    while end - size >= 0:
+        blocks.append(days[end - size : end])
+        end -= size
+    return blocks[::-1]
+
+
+def calibrate(
+    reference: pd.DataFrame,
+    columns: list[str],
+    margin: float = CALIBRATION_MARGIN,
+    floor: float = CALIBRATION_FLOOR,
+) -> dict:
+    """Each column's drift alarm, from the week-to-week variation of the reference itself.
+
+    `reference` holds entity-days (`entity_days`), normally of several weeks. For every week
+    of it, Evidently's normed Wasserstein distance of each column, that week against the other
+    weeks: the distances a no-change week produces. A column's threshold is `margin` times the
+    largest of them, at least `floor`. A reference shorter than three weeks is cut into three
+    blocks instead (shorter blocks vary more: its alarms are more lenient). Returns
+    {"thresholds": {column: threshold}, "null": {column: [distance per block]}, "weeks":
+    [[first, last]], "margin", "floor", "method"}, JSON-serialisable.
+    """
+    days = pd.to_datetime(reference["flight_date"]).dt.date
+    weeks = _blocks(list(days.unique()))
+    if len(weeks) < 3:
+        raise ValueError(
+            f"calibrating drift needs at least 3 days of reference, got {days.nunique()} "
+            f"({days.min()}..{days.max()})"
+        )
+    null: dict[str, list[float | None]] = {c: [] for c in columns}
+    for week in weeks:
+        inside = days.isin(week).to_numpy()
+        found = drift_report(
+            reference[~inside], reference[inside], columns, None, 0, None,
+            thresholds={c: 1.0 for c in columns},
+        )  # fmt: skip
+        for c in columns:
+            null[c].append(found["per_column"][c])
+    thresholds = {}
+    for c in columns:
+        seen = [v for v in null[c] if v is not None]
+        thresholds[c] = max(floor, margin * max(seen)) if seen else floor
+    return {
+        "thresholds": thresholds,
+        "null": null,
+        "weeks": [[w[0].isoformat(), w[-1].isoformat()] for w in weeks],
+        "margin": margin,
+        "floor": floor,
+        "method": CALIBRATED_METHOD,
     }
 
 
@@ -216,6 +377,32 @@ def realized_performance(y, p) -> dict:
         "n": int(len(y)),
         "positive_rate": _finite(y.mean()),
     }
+
+
+INTERVAL_METRICS = {  # figure name -> runway.intervals metric
+    "auc": "roc_auc",
+    "daily_auc": "daily_auc",
+    "log_loss": "log_loss",
+    "ece": "ece",
+    "positive_rate": "rate",
+}
+
+
+def realized_with_intervals(y, p, days, *, resamples: int = 1000, seed: int = 0) -> dict:
+    """`realized_performance`, and for AUC, the mean daily AUC, log loss, ECE and the delayed
+    rate a day-block bootstrap interval (`<name>_low`, `<name>_high`, 90%) over `days`: the
+    flights of a day share its weather, so only whole days are resampled."""
+    from runway import intervals
+
+    out = realized_performance(y, p)
+    if out["n"] == 0:
+        return out
+    for name, metric in INTERVAL_METRICS.items():
+        estimate = intervals.estimate(y, p, days, metric, resamples=resamples, seed=seed)
+        out[name] = _finite(estimate.value)
+        out[f"{name}_low"], out[f"{name}_high"] = _finite(estimate.low), _finite(estimate.high)
+    out["days"] = int(len(set(np.asarray(days).tolist())))
+    return out
 
 
 def metric_rows(

@@ -25,28 +25,37 @@ MONITORING_EXPERIMENT_SUFFIX = "-monitoring"
 
 
 def reference_frame(settings: Settings, version: int) -> pd.DataFrame:
-    """The drift reference of a model version (cached locally once downloaded)."""
+    """A version's test-window flights with its scores (cached locally once downloaded)."""
+    return pd.read_parquet(_reference(settings, version, "REFERENCE_SCORES"))
+
+
+def reference_entity_days(settings: Settings, version: int) -> tuple[pd.DataFrame, dict]:
+    """A version's training-window entity-days and each column's calibrated drift alarm."""
+    days = pd.read_parquet(_reference(settings, version, "REFERENCE_ENTITY_DAYS"))
+    calibration = json.loads(_reference(settings, version, "REFERENCE_CALIBRATION").read_text())
+    return days, calibration
+
+
+def _reference(settings: Settings, version: int, name: str) -> Path:
     from runway import registry
 
-    path = registry.reference_path(
-        version,
-        settings.references_dir,
-        tracking_uri=settings.mlflow_uri,
-        model_name=settings.model_name,
-    )
-    return pd.read_parquet(path)
+    return registry.reference_file(
+        version, getattr(registry, name), settings.references_dir,
+        tracking_uri=settings.mlflow_uri, model_name=settings.model_name,
+    )  # fmt: skip
 
 
-def _champion_facts(settings: Settings, version: int) -> tuple[float, dt.date | None]:
-    """The champion's test AUC, and the data day of the last retraining: the newest training
-    window's end among all versions, promoted or not (a retraining the gate rejected still
-    starts the cooldown: retrying every day on the same evidence would not help)."""
+def _champion_facts(settings: Settings, version: int) -> tuple[dict, dt.date | None]:
+    """The champion's test figures, and the data day of the last retraining: the newest
+    training window's end among all versions, promoted or not (a retraining the gate rejected
+    still starts the cooldown: retrying every day on the same evidence would not help)."""
     from runway import registry
 
     where = {"tracking_uri": settings.mlflow_uri, "model_name": settings.model_name}
     metrics = registry.get_version_metrics(version, **where)
     ends = [end for end, _, _ in registry.versions_by_training_end(**where)]
-    return float(metrics.get("test_roc_auc", "nan")), max(ends, default=None)
+    test = {name: metrics.get(f"test_{name}") for name in ("roc_auc", "log_loss", "ece")}
+    return test, max(ends, default=None)
 
 
 def _labels(raw_dir: Path, day: dt.date) -> pd.DataFrame | None:
@@ -62,12 +71,13 @@ def _labels(raw_dir: Path, day: dt.date) -> pd.DataFrame | None:
 def monitor_day(settings: Settings, day: dt.date, run_id: str, computed_at: dt.datetime) -> dict:
     """Monitor the trailing window ending `day`; write the day's metric rows; return them.
 
-    The current data is the scored flights of the last `monitor_window_days` days (those the
-    same champion scored), the size of the reference (its test week): many features are
-    constant within a day (yesterday's rates of a carrier or airport), so one day against a
-    week would flag drift on unchanged data. Realized performance is pooled over the labelled
-    flights of the same window, comparable with the champion's test AUC; the day's own AUC is
-    kept beside it as `realized_day_auc`.
+    The current data is the scored flights of the last `monitor_window_days` days that the
+    same champion scored. Data drift compares their entity-days (`drift.entity_days`) with the
+    champion's training window, each column against its calibrated alarm; prediction drift
+    compares their scores with the champion's test window. Once the window's outcomes have
+    all landed, realized performance is pooled over its flights, each figure with a day-block
+    interval, comparable with the champion's test figures; the day's own AUC is kept beside
+    it as `realized_day_auc`.
     """
     from runway import sql
     from runway.monitoring import drift as monitoring
@@ -99,25 +109,25 @@ def monitor_day(settings: Settings, day: dt.date, run_id: str, computed_at: dt.d
     if own_auc is not None:
         figures["realized_day_auc"] = own_auc
     status = "labels not landed yet" if day not in landed else "monitored"
-    if full:  # the decision's figures need a whole window, comparable with the reference week
-        reference = reference_frame(settings, version)
+    if full:  # the decision's figures need a whole window, comparable with the reference
+        reference_days, calibration = reference_entity_days(settings, version)
         drift = monitoring.drift_report(
-            reference,
-            scored,
-            list(contracts.ALL_FEATURES),
-            settings.drift_sample_rows,
-            settings.drift_seed,
-            None,
-        )
+            reference_days, monitoring.entity_days(scored), list(contracts.ALL_FEATURES), None,
+            settings.drift_seed, None, thresholds=calibration["thresholds"],
+        )  # fmt: skip
         figures.update(drift_share=drift["drift_share"], drifted_columns=drift["drifted_columns"])
+        figures["drift_distance"] = drift["per_column"]
+        reference = reference_frame(settings, version)
         shift = monitoring.prediction_drift(reference["score_champion"], scored["score_champion"])
         figures.update(
             {f"prediction_{k}": v for k, v in shift.items() if isinstance(v, (int, float))}
         )
+        figures["reference_positive_rate"] = float(reference[contracts.LABEL].mean())
         if set(landed) == set(window):
-            realized = monitoring.realized_performance(
-                labelled[contracts.LABEL].to_numpy(), labelled["score_champion"].to_numpy()
-            )
+            realized = monitoring.realized_with_intervals(
+                labelled[contracts.LABEL].to_numpy(), labelled["score_champion"].to_numpy(),
+                labelled["flight_date"].astype(str).to_numpy(), seed=settings.drift_seed,
+            )  # fmt: skip
             figures.update({f"realized_{k}": v for k, v in realized.items() if v is not None})
     else:
         status += (
@@ -125,30 +135,25 @@ def monitor_day(settings: Settings, day: dt.date, run_id: str, computed_at: dt.d
         )
     engine = sql.engine(settings.sql_url)
     sql.ensure_tables(engine)
-    sql.upsert(
-        engine,
-        sql.monitoring_metrics,
-        monitoring.metric_rows(day, version, figures, run_id, computed_at),
-    )
+    rows = monitoring.metric_rows(day, version, figures, run_id, computed_at)
+    sql.upsert(engine, sql.monitoring_metrics, rows)
     return {"day": day.isoformat(), "status": status, "model_version": version, **figures}
 
 
 def drift_html(settings: Settings, days: list[dt.date], version: int) -> Path:
-    """The full Evidently report of the days' scored flights against the version's reference."""
+    """The full Evidently report of the days' entity-days against the version's training
+    window, each column with its calibrated threshold."""
     from runway.monitoring import drift as monitoring
     from runway.scoring import batch
 
     scored = batch.read_scored(settings.scored_dir, days)
     scored = scored[scored["champion_version"] == version]
     html = settings.reports_dir / "monitoring" / f"drift-{days[0]}_{days[-1]}-v{version}.html"
+    reference_days, calibration = reference_entity_days(settings, version)
     monitoring.drift_report(
-        reference_frame(settings, version),
-        scored,
-        list(contracts.ALL_FEATURES),
-        settings.drift_sample_rows,
-        settings.drift_seed,
-        html,
-    )
+        reference_days, monitoring.entity_days(scored), list(contracts.ALL_FEATURES), None,
+        settings.drift_seed, html, thresholds=calibration["thresholds"],
+    )  # fmt: skip
     return html
 
 
@@ -194,29 +199,25 @@ def decide_retraining(
 ) -> dict | None:
     """The conf of the training run to trigger, or None: the first monitored day, in order,
     whose decision (`decision.retraining_decision`) says retrain."""
-    from runway.monitoring.decision import retraining_decision
+    from runway.monitoring.decision import describe, retraining_decision
 
     for figures in summary["days"]:
         if "model_version" not in figures:
             continue
         day, version = dt.date.fromisoformat(figures["day"]), figures["model_version"]
-        test_auc, trained_until = _champion_facts(settings, version)
+        test, trained_until = _champion_facts(settings, version)
         verdict = retraining_decision(
             _history(settings, version, day),
             today=day,
-            champion_test_auc=test_auc,
+            champion=test,
             last_retrain=dt.datetime.combine(trained_until, dt.time()) if trained_until else None,
             policy=settings.retrain,
             training_active=training_active,
             allowed=allowed,
         )
-        log.info("retraining decision for %s: %s (%s)", day, verdict.retrain, verdict.reason)
+        log.info("retraining decision for %s:\n%s", day, describe(verdict))
         if verdict.reason in ("not allowed", "training active"):
-            log.info(
-                "retraining wanted (%s) but %s: not triggering",
-                verdict.evidence["signals"],
-                verdict.reason,
-            )
+            log.info("retraining wanted (%s) but %s: not triggering", verdict.fired, verdict.reason)
             return None
         if verdict.retrain:
             return retraining_conf(

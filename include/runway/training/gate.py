@@ -7,13 +7,21 @@
 - calibration: expected calibration error (10 bins) at most a bound;
 - change (only when a champion exists, on the SAME test window): AUC may not drop, log loss
   may not rise, by more than a tolerance;
+- evidence: the candidate's *recipe* (family, settings, features, window) must beat the
+  baseline's beyond noise: the lower bound of a day-block bootstrap interval of its AUC gain
+  (`runway.intervals`) above zero, pooled over the rolling-origin backtest of both recipes
+  (`Evidence` handed in), or over the test days when the history is too short for a
+  backtest (the verdict says which; one test week rarely carries it). A recipe other than
+  the champion's must beat the champion's recipe the same way; a retrain of the champion's
+  own recipe must only not regress on the latest test days (the change checks). The gains
+  over the champion on the test days are reported beside, with their intervals;
 - slices: every carrier and origin slice with enough rows reaches a slice AUC floor.
 
-First run (no champion): the change checks cannot be evaluated; the absolute, calibration
-and slice checks decide alone, and the verdict says so.
+First run (no champion): the change checks cannot be evaluated; the others decide alone, and
+the verdict says so.
 
-`compare_with_champion` produces the inputs: the registered candidate and the current
-champion, both loaded from the registry through the pyfunc interface that scoring uses,
+`compare_with_champion` produces the inputs: the registered candidate, the current champion
+and a baseline, all loaded from the registry through the pyfunc interface that scoring uses,
 scored on the same test frame.
 """
 
@@ -26,9 +34,12 @@ from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
+from runway.intervals import Estimate
 from runway.metrics import SliceMetric
 from runway.registry import MODEL_NAME
 from runway.settings import GateThresholds
+
+DEFAULT_THRESHOLDS = GateThresholds()
 
 FIRST_RUN_POLICY = (
     "first run: no champion to compare with, so the change checks are not evaluated; the "
@@ -41,26 +52,58 @@ DEFAULT_THRESHOLDS = GateThresholds()
 @dataclasses.dataclass(frozen=True)
 class Check:
     name: str
-    kind: str  # absolute | calibration | change | slice
+    kind: str  # absolute | calibration | change | evidence | slice
     observed: float | None
     threshold: float
-    comparison: str  # ">=" or "<=": how observed must relate to threshold
+    comparison: str  # ">=", "<=" or ">" (strict): how observed must relate to threshold
     passed: bool
+    detail: str = ""
+    interval: tuple[float, float] | None = None  # of the statistic the check is about
+
+
+@dataclasses.dataclass(frozen=True)
+class Evidence:
+    """A gain with its interval, for an evidence check: `gain` positive is better (a
+    difference in AUC, or a fall in log loss); the check passes when its lower bound is
+    above zero."""
+
+    name: str  # the check's name, e.g. "beats_baseline"
+    gain: Estimate
     detail: str = ""
 
 
 TOLERANCE = 1e-9  # a value on the threshold passes, floating-point noise included
 
 
-def _check(name: str, kind: str, observed, threshold: float, comparison: str, detail="") -> Check:
+def _check(
+    name: str, kind: str, observed, threshold: float, comparison: str, detail="", interval=None
+) -> Check:
     value = None if observed is None or math.isnan(observed) else float(observed)
     if value is None:  # NaN (e.g. AUC of a single class) never passes
         passed = False
     elif comparison == ">=":
         passed = value >= threshold - TOLERANCE
+    elif comparison == ">":
+        passed = value > threshold + TOLERANCE
     else:
         passed = value <= threshold + TOLERANCE
-    return Check(name, kind, value, float(threshold), comparison, passed, detail)
+    return Check(name, kind, value, float(threshold), comparison, passed, detail, interval)
+
+
+def _metric(estimate: Estimate) -> str:
+    return estimate.metric.removesuffix(" difference")
+
+
+def evidence_check(evidence: Evidence) -> Check:
+    """Passes when the gain's lower bound is above zero: better beyond noise."""
+    g = evidence.gain
+    detail = (
+        f"{_metric(g)} gain {g.value:+.4f}, {g.level:.0%} interval [{g.low:+.4f}, {g.high:+.4f}] "
+        f"over {g.days} days"
+    )
+    if evidence.detail:
+        detail += f"; {evidence.detail}"
+    return _check(evidence.name, "evidence", g.low, 0.0, ">", detail, (g.low, g.high))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,10 +183,11 @@ def evaluate_gate(
     slice_metrics: Iterable[SliceMetric | Mapping],
     thresholds: GateThresholds = DEFAULT_THRESHOLDS,
     champion_version: int | None = None,
+    evidence: Iterable[Evidence] = (),
 ) -> GateVerdict:
     """The verdict on a candidate from its test-window metrics (keys as
     `metrics.classification_metrics`), the champion's on the same rows (None on the first
-    run) and the candidate's slice metrics."""
+    run), the candidate's slice metrics, and the gains it must show beyond noise."""
     t = thresholds
     c = candidate_metrics
     base = c.get("base_log_loss", math.nan)
@@ -184,6 +228,7 @@ def evaluate_gate(
                 f"candidate {c['log_loss']:.4f} - champion {champion_metrics['log_loss']:.4f}",
             ),
         ]
+    checks += [evidence_check(e) for e in evidence]
     notes = []
     small, single_class = [], []
     for s in map(_slice, slice_metrics):
@@ -220,6 +265,18 @@ class GateInputs:
     champion: dict[str, float] | None  # same rows, None when there is no champion
     slices: list[SliceMetric]  # the candidate's
     test_window: str
+    evidence: list[Evidence]  # the gains the candidate must show beyond noise
+    notes: list[str]  # the gains over the champion on the test days, for the report
+
+
+def _gains(y, candidate, other, days, seed: int) -> tuple[Evidence, Evidence]:
+    from runway import intervals
+
+    auc = intervals.difference(y, candidate, other, days, "roc_auc", seed=seed)
+    loss = intervals.gain(
+        intervals.difference(y, candidate, other, days, "log_loss", seed=seed), "log_loss"
+    )
+    return Evidence("auc", auc), Evidence("log_loss", loss)
 
 
 def compare_with_champion(
@@ -229,25 +286,47 @@ def compare_with_champion(
     tracking_uri: str,
     model_name: str = MODEL_NAME,
     slice_columns: tuple[str, ...] = GateThresholds.slice_columns,
+    baseline_version: int | None = None,
+    recipe_evidence: Iterable[Evidence] = (),
+    seed: int = 0,
 ) -> GateInputs:
-    """Score the registered candidate and the current champion on the same test frame."""
-    import mlflow
+    """Score the registered candidate, the current champion and (given) a baseline on the
+    same test frame, with the day-block intervals of the candidate's gains over them.
 
+    `recipe_evidence` (from the backtest) is passed on; without a `beats_baseline` in it, the
+    test days decide that check (detail says so). A baseline is not compared with itself.
+    """
+    from runway import registry
     from runway.contracts import RAW_INPUTS
     from runway.metrics import classification_metrics, slice_metrics
-    from runway.registry import champion_version, tracking
     from runway.training.inputs import labels
 
     y = labels(test)
-    champion = champion_version(tracking_uri=tracking_uri, model_name=model_name)
-    with tracking(tracking_uri):
-        inputs = test[list(RAW_INPUTS)]  # exactly the signature: no "extra inputs" warnings
-        model = mlflow.pyfunc.load_model(f"models:/{model_name}/{candidate_version}")
-        scores = model.predict(inputs)
-        champion_metrics = None
-        if champion is not None:
-            reference = mlflow.pyfunc.load_model(f"models:/{model_name}/{champion}").predict(inputs)
-            champion_metrics = classification_metrics(y, reference)
+    days = test["flight_date"].astype(str).to_numpy()
+    champion = registry.champion_version(tracking_uri=tracking_uri, model_name=model_name)
+    inputs = test[list(RAW_INPUTS)]  # exactly the signature: no "extra inputs" warnings
+
+    def score(version: int):
+        uri = registry.version_uri(version, model_name)
+        return registry.load_model(uri, tracking_uri=tracking_uri).predict(inputs)
+
+    scores = score(candidate_version)
+    evidence, champion_metrics, notes = list(recipe_evidence), None, []
+    if champion is not None and champion != int(candidate_version):
+        reference = score(champion)
+        champion_metrics = classification_metrics(y, reference)
+        for gain in _gains(y, scores, reference, days, seed):
+            g = gain.gain
+            notes.append(
+                f"vs champion {champion} on the test days: {_metric(g)} gain {g.value:+.4f}, "
+                f"{g.level:.0%} interval [{g.low:+.4f}, {g.high:+.4f}] over {g.days} days"
+            )
+    named = {e.name for e in evidence}
+    if "beats_baseline" not in named and baseline_version is not None:
+        if int(baseline_version) != int(candidate_version):
+            auc, _ = _gains(y, scores, score(baseline_version), days, seed)
+            detail = f"vs baseline version {baseline_version} on the test days (no backtest)"
+            evidence.append(Evidence("beats_baseline", auc.gain, detail))
     return GateInputs(
         candidate_version=int(candidate_version),
         champion_version=champion,
@@ -255,6 +334,8 @@ def compare_with_champion(
         champion=champion_metrics,
         slices=slice_metrics(test, y, scores, slice_columns),
         test_window=f"{test['flight_date'].min()}..{test['flight_date'].max()}",
+        evidence=evidence,
+        notes=notes,
     )
 
 
@@ -265,9 +346,14 @@ def gate_candidate(
     tracking_uri: str,
     model_name: str = MODEL_NAME,
     thresholds: GateThresholds = DEFAULT_THRESHOLDS,
+    baseline_version: int | None = None,
+    recipe_evidence: Iterable[Evidence] = (),
+    notes: tuple[str, ...] = (),
+    record: bool = True,
 ) -> GateVerdict:
-    """Compare with the champion, evaluate the gate, and record the verdict on the version
-    (tags `runway.gate_*`, run artifacts `gate/verdict.{json,md}`). Moves no alias."""
+    """Compare with the champion (and the baseline), evaluate the gate, and (with `record`)
+    record the verdict on the version (tags `runway.gate_*`, run artifacts
+    `gate/verdict.{json,md}`). Moves no alias."""
     from runway.registry import record_gate
 
     inputs = compare_with_champion(
@@ -276,12 +362,17 @@ def gate_candidate(
         tracking_uri=tracking_uri,
         model_name=model_name,
         slice_columns=thresholds.slice_columns,
+        baseline_version=baseline_version,
+        recipe_evidence=recipe_evidence,
     )
     verdict = evaluate_gate(
-        inputs.candidate, inputs.champion, inputs.slices, thresholds, inputs.champion_version
-    )
+        inputs.candidate, inputs.champion, inputs.slices, thresholds, inputs.champion_version,
+        inputs.evidence,
+    )  # fmt: skip
     verdict = dataclasses.replace(
-        verdict, notes=verdict.notes + (f"test window {inputs.test_window}",)
+        verdict,
+        notes=verdict.notes + tuple(inputs.notes) + notes + (f"test window {inputs.test_window}",),
     )
-    record_gate(candidate_version, verdict, tracking_uri=tracking_uri, model_name=model_name)
+    if record:
+        record_gate(candidate_version, verdict, tracking_uri=tracking_uri, model_name=model_name)
     return verdict

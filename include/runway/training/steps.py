@@ -15,6 +15,7 @@ import subprocess
 
 import pandas as pd
 
+from runway.registry import TAG_PREFIX
 from runway.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,13 @@ def train_family(
     test_days: int,
     airflow_run_id: str,
     seed: int = 0,
+    trigger: str = "",
+    evidence: dict | None = None,
 ) -> dict:
-    """Tune one family, log it to MLflow and register a version of the model."""
+    """Tune one family, log it to MLflow and register a version of the model. `trigger`: why
+    the run trains (its `reason` param: scheduled, manual, or the monitor's signal), kept as
+    the version's `runway.trigger` tag; the fired signals of the monitor's `evidence` (value,
+    threshold, interval) as `runway.trigger_signals` (JSON)."""
     from runway.training.candidates import train_candidate
     from runway.training.data import training_data_hash
     from runway.training.tracking import lineage_tags, log_candidate
@@ -115,6 +121,15 @@ def train_family(
         git_commit=_git_commit(),
         airflow_run_id=airflow_run_id,
     )
+    if trigger:
+        tags[f"{TAG_PREFIX}trigger"] = trigger[:500]
+    fired = [
+        {k: sig.get(k) for k in ("signal", "value", "threshold", "interval")}
+        for sig in (evidence or {}).get("signals", [])
+        if sig.get("fired")
+    ]
+    if fired:
+        tags[f"{TAG_PREFIX}trigger_signals"] = json.dumps(fired)[:4000]
     logged = log_candidate(
         result,
         split.test,
@@ -153,46 +168,101 @@ def choose_candidate(candidates: list[dict | None], max_ece: float) -> dict:
 
 
 def gate_best(
-    settings: Settings, candidates: list[dict], data_path: str, test_days: int, valid_days: int
+    settings: Settings,
+    candidates: list[dict | None],
+    data_path: str,
+    test_days: int,
+    valid_days: int,
+    evidence: list[dict] | None = None,
 ) -> dict:
-    """Put the best candidate (`choose_candidate`) through the gate against the champion."""
-    from runway.training.gate import gate_candidate
+    """The best candidate (`choose_candidate`) through the gate against the champion and the
+    baseline; if its recipe did not beat the baseline's, the baseline itself through the gate:
+    the simplest adequate model is the honest champion.
+
+    `evidence`: the backtest's recipe comparisons (`Evidence` as dicts), when one ran. The
+    verdict of the version the gate chose is returned (and recorded on it); the other's is
+    recorded on its own version.
+    """
+    from runway.intervals import Estimate
+    from runway.training.gate import Evidence, gate_candidate
 
     best = choose_candidate(candidates, settings.gate.max_ece)
-    _, split = _splits(data_path, valid_days, test_days)
-    verdict = gate_candidate(
-        best["version"],
-        split.test,
-        tracking_uri=settings.mlflow_uri,
-        model_name=settings.model_name,
-        thresholds=settings.gate,
-    )
-    report = verdict.to_markdown()
-    log.info("model gate for %s version %s:\n%s", best["family"], best["version"], report)
     baseline = next((c for c in candidates if c and c["family"] == BASELINE), None)
-    _log_reference(settings, best, split.test)
+    frame, split = _splits(data_path, valid_days, test_days)
+    recipe = [
+        Evidence(e["name"], Estimate(**e["gain"]), e.get("detail", "")) for e in evidence or []
+    ]
+    where = {
+        "tracking_uri": settings.mlflow_uri,
+        "model_name": settings.model_name,
+        "thresholds": settings.gate,
+    }
+    verdict = gate_candidate(
+        best["version"], split.test, baseline_version=baseline["version"] if baseline else None,
+        recipe_evidence=recipe, **where,
+    )  # fmt: skip
+    chosen, note = best, None
+    lost_to_baseline = verdict.failed and all(c.name == "beats_baseline" for c in verdict.failed)
+    if lost_to_baseline and baseline is not None:
+        failed = verdict.failed[0]
+        note = (
+            f"{best['family']} version {best['version']} did not beat the baseline "
+            f"({failed.detail}): "
+            f"the baseline {baseline['family']} version {baseline['version']} is gated in its place"
+        )
+        log.info(note)
+        verdict = gate_candidate(baseline["version"], split.test, notes=(note,), **where)
+        chosen = baseline
+    log.info(
+        "model gate for %s version %s:\n%s",
+        chosen["family"],
+        chosen["version"],
+        verdict.to_markdown(),
+    )
+    if verdict.passed:
+        _log_reference(settings, chosen, frame, split.test)
     return {
-        "family": best["family"],
-        "version": best["version"],
+        "family": chosen["family"],
+        "version": chosen["version"],
         "passed": verdict.passed,
         "policy": verdict.policy,
         "failed_checks": [c.name for c in verdict.checks if not c.passed],
+        "evidence": [
+            {
+                "check": c.name,
+                "gain_low": c.interval[0],
+                "gain_high": c.interval[1],
+                "passed": c.passed,
+            }
+            for c in verdict.checks
+            if c.kind == "evidence"
+        ],
+        "honest_baseline": note,
         "test_auc": {c["family"]: c["test_auc"] for c in candidates if c},
         "baseline_test_auc": baseline["test_auc"] if baseline else None,
     }
 
 
-def _log_reference(settings: Settings, best: dict, test: pd.DataFrame) -> None:
-    """Keep the candidate's test window, with its scores, as monitoring's drift reference."""
-    from runway import registry
-    from runway.contracts import RAW_INPUTS
+def _log_reference(settings: Settings, best: dict, frame: pd.DataFrame, test: pd.DataFrame) -> None:
+    """Keep what monitoring compares the version with: its test window with its scores
+    (prediction drift), its training window's entity-days and each feature column's drift
+    alarm calibrated on them (data drift)."""
+    from runway import contracts, registry
+    from runway.monitoring.drift import calibrate, entity_days
 
     sample = test.sample(min(len(test), REFERENCE_ROWS), random_state=settings.drift_seed)
     model = registry.load_model(
         registry.version_uri(best["version"], settings.model_name), tracking_uri=settings.mlflow_uri
     )
-    sample = sample.assign(score_champion=model.predict(sample[list(RAW_INPUTS)]))
-    registry.log_reference(best["run_id"], sample, tracking_uri=settings.mlflow_uri)
+    sample = sample.assign(score_champion=model.predict(sample[list(contracts.RAW_INPUTS)]))
+    days = entity_days(frame)
+    calibration = calibrate(days, list(contracts.ALL_FEATURES))
+    files = {
+        registry.REFERENCE_SCORES: sample,
+        registry.REFERENCE_ENTITY_DAYS: days,
+        registry.REFERENCE_CALIBRATION: calibration,
+    }
+    registry.log_reference(best["run_id"], files, tracking_uri=settings.mlflow_uri)
 
 
 def promote(settings: Settings, verdict: dict, policy: str, actor: str, reason: str) -> dict:
@@ -202,8 +272,8 @@ def promote(settings: Settings, verdict: dict, policy: str, actor: str, reason: 
     if not verdict["passed"]:
         raise RuntimeError(
             f"{settings.model_name} version {verdict['version']} failed the model gate "
-            f"({', '.join(verdict['failed_checks'])}): it stays unpromoted, "
-            "the champion is unchanged"
+            f"({', '.join(verdict['failed_checks'])}): it stays unpromoted, the champion is "
+            "unchanged"
         )
     kwargs = {"tracking_uri": settings.mlflow_uri, "model_name": settings.model_name}
     registry.set_challenger(verdict["version"], **kwargs)
@@ -215,3 +285,106 @@ def promote(settings: Settings, verdict: dict, policy: str, actor: str, reason: 
         "champion": registry.champion_version(**kwargs),
         "policy": policy,
     }
+
+
+def last_landed_day(raw_dir, not_after: dt.date) -> dt.date:
+    """The newest day, at or before `not_after`, whose raw flights have landed."""
+    found = []
+    for path in (raw_dir / "flights").glob("date=*/part-0.parquet"):
+        day = dt.date.fromisoformat(path.parent.name.removeprefix("date="))
+        if day <= not_after:
+            found.append(day)
+    if not found:
+        raise FileNotFoundError(
+            f"no raw flights landed under {raw_dir} up to {not_after}: run feature_pipeline"
+        )
+    return max(found)
+
+
+def promote_version(
+    settings: Settings,
+    version: int,
+    reason: str,
+    actor: str,
+    run_moment: dt.datetime,
+    test_days: int,
+    run_id: str,
+) -> dict:
+    """Move `champion` to `version` after re-running the gate's checks against the current
+    champion on the latest `test_days` landed days; who and why recorded on the version.
+
+    Refuses (RuntimeError naming the failed checks) when the version does not pass them; the
+    champion is then unchanged."""
+    from runway import days, registry
+    from runway.features import store as feature_store
+    from runway.training.gate import gate_candidate
+    from runway.training.training_set import write_training_set
+
+    where = {"tracking_uri": settings.mlflow_uri, "model_name": settings.model_name}
+    tags = registry.version_tags(version, **where)  # refuses an unknown version, naming it
+    champion = registry.champion_version(**where)
+    if champion == int(version):
+        return {
+            "champion": champion,
+            "previous_champion": champion,
+            "changed": False,
+            "test_window": None,
+        }
+    last = last_landed_day(settings.raw_dir, days.local_day(run_moment) - dt.timedelta(days=1))
+    first = last - dt.timedelta(days=test_days - 1)
+    out = settings.training_dir / _safe(run_id) / "promotion_test.parquet"
+    write_training_set(feature_store.get_store(settings), settings.raw_dir, first, last, out)
+    test = pd.read_parquet(out)
+    note = f"manual promotion by {actor}: {reason}; re-gated on {first}..{last}"
+    verdict = gate_candidate(
+        version, test, thresholds=settings.gate, notes=(note,), record=False, **where
+    )
+    log.info("promotion gate for version %s:\n%s", version, verdict.to_markdown())
+    if not verdict.passed:  # the version keeps the verdict its training gave it
+        raise RuntimeError(
+            f"{settings.model_name} version {version} failed the gate's checks on {first}..{last} "
+            f"({', '.join(c.name for c in verdict.failed)}): the champion is unchanged"
+        )
+    registry.record_gate(version, verdict, **where)
+    _ensure_reference(settings, version, tags)
+    change = registry.promote(version, actor=actor, reason=reason, **where)
+    return {
+        "champion": change.current,
+        "previous_champion": change.previous,
+        "changed": change.changed,
+        "test_window": f"{first}..{last}",
+    }
+
+
+def _ensure_reference(settings: Settings, version: int, tags: dict) -> None:
+    """A version promoted by hand carries monitoring's references like a gated one: rebuilt
+    from its training window when its training run did not log them."""
+    from runway import registry
+    from runway.features import store as feature_store
+    from runway.training.training_set import write_training_set
+
+    try:
+        registry.reference_file(
+            version, registry.REFERENCE_CALIBRATION, settings.references_dir,
+            tracking_uri=settings.mlflow_uri, model_name=settings.model_name,
+        )  # fmt: skip
+        return
+    except registry.RegistryError:
+        pass
+    window = tags.get(f"{registry.TAG_PREFIX}training_window", "")
+    if ".." not in window:
+        raise RuntimeError(
+            f"version {version} records no training window: cannot build its references"
+        )
+    first, last = (dt.date.fromisoformat(d) for d in window.split(".."))
+    out = settings.training_dir / f"references-v{int(version)}" / "training_set.parquet"
+    write_training_set(feature_store.get_store(settings), settings.raw_dir, first, last, out)
+    frame = pd.read_parquet(out)
+    test_start = pd.to_datetime(frame["flight_date"]).max() - pd.Timedelta(days=6)
+    test = frame[pd.to_datetime(frame["flight_date"]) >= test_start]
+    run_id = (
+        registry.mlflow_client(settings.mlflow_uri)
+        .get_model_version(settings.model_name, str(version))
+        .run_id
+    )
+    _log_reference(settings, {"version": version, "run_id": run_id}, frame, test)

@@ -142,6 +142,7 @@ def test_reports_are_readable_and_machine_readable():
         "comparison": "<=",
         "passed": False,
         "detail": "",
+        "interval": None,
     }
     report = verdict.to_markdown()
     assert report.startswith("## Model gate: FAILED")
@@ -153,3 +154,33 @@ def test_nan_observations_serialize_as_null():
     verdict = evaluate_gate(GOOD | {"roc_auc": math.nan}, None, SLICES, T)
     data = json.loads(verdict.to_json())
     assert next(c for c in data["checks"] if c["name"] == "test_roc_auc")["observed"] is None
+
+
+def _gain(low: float, high: float):
+    from runway.intervals import Estimate
+
+    return Estimate("roc_auc difference", (low + high) / 2, low, high, 0.9, 112, 10**5, 1000)
+
+
+def test_evidence_passes_only_with_its_lower_bound_above_zero():
+    from runway.training.gate import Evidence
+
+    cases = [(0.004, 0.05, True), (0.0, 0.04, False), (-0.02, 0.06, False), (-0.05, -0.01, False)]
+    for low, high, passed in cases:
+        verdict = evaluate_gate(
+            GOOD,
+            None,
+            SLICES,
+            T,
+            evidence=[Evidence("beats_baseline", _gain(low, high), "backtest")],
+        )
+        check = next(c for c in verdict.checks if c.name == "beats_baseline")
+        assert check.passed is passed and verdict.passed is passed, (low, high)
+        assert (
+            check.kind == "evidence" and check.interval == (low, high) and check.comparison == ">"
+        )
+        assert "backtest" in check.detail and "interval" in check.detail
+    markdown = evaluate_gate(
+        GOOD, None, SLICES, T, evidence=[Evidence("beats_baseline", _gain(-0.02, 0.06))]
+    ).to_markdown()
+    assert "beats_baseline" in markdown and "**FAIL**" in markdown
