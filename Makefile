@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ENV := source scripts/env.sh &&
 
-.PHONY: install demo replay test bench lock airflow stop credentials mlflow clean
+.PHONY: install demo replay test lint bench lock airflow stop credentials mlflow clean
 
 install: $(VENV)/.installed
 	@bash scripts/ensure_system_packages.sh
@@ -25,8 +25,12 @@ demo: install  ## the main job: bootstrap history and run the pipelines through 
 replay: install  ## the loop over a longer range: make replay START=2026-01-01 END=2026-07-31
 	$(ENV) $(BIN)/python scripts/demo.py --start $(or $(START),2026-01-01) --end $(or $(END),2026-07-31) --chunk-days $(or $(CHUNK),14) --port $(or $(DEMO_PORT),8080)
 
-test: install  ## every test layer: DAG integrity, unit, integration, end to end
+test: install lint  ## lint, then every test layer: DAG integrity, unit, integration, end to end
 	$(ENV) $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: install  ## ruff check (with Airflow's AIR rules) and ruff format --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: install  ## benchmarks beside their baselines -> bench/results/
 	$(ENV) $(BIN)/python -m bench $(BENCH_ARGS)
