@@ -56,11 +56,7 @@ def batch_scoring():
         interval's)."""
         from runway import days
 
-        context = get_current_context()
-        params = context["params"]
-        return days.as_strings(
-            days.flight_days(params["start"], params["end"], context.get("data_interval_start"))
-        )
+        return days.of_run(get_current_context(), flights=True)
 
     @task(multiple_outputs=False, outlets=[PREDICTIONS])
     def score_flights(days: list[str]) -> dict:

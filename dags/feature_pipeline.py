@@ -69,11 +69,7 @@ def feature_pipeline():
         """The local days this run covers: `start`..`end`, else the data interval's day."""
         from runway import days
 
-        context = get_current_context()
-        params = context["params"]
-        return days.as_strings(
-            days.run_days(params["start"], params["end"], context.get("data_interval_start"))
-        )
+        return days.of_run(get_current_context())
 
     @task(multiple_outputs=False, outlets=[RAW])
     def land_raw(days: list[str]) -> dict:

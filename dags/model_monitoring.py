@@ -65,11 +65,7 @@ def model_monitoring():
         """The flight days to monitor: `start`..`end`, else the data interval's day."""
         from runway import days
 
-        context = get_current_context()
-        params = context["params"]
-        return days.as_strings(
-            days.run_days(params["start"], params["end"], context.get("data_interval_start"))
-        )
+        return days.of_run(get_current_context())
 
     @task(multiple_outputs=False)
     def monitor_days(days: list[str]) -> dict:

@@ -119,3 +119,14 @@ def as_strings(days: list[dt.date]) -> list[str]:
 
 def from_strings(days: list[str]) -> list[dt.date]:
     return [dt.date.fromisoformat(day) for day in days]
+
+
+def of_run(context, flights: bool = False) -> list[str]:
+    """The days an Airflow run covers, from its context, as ISO strings for XCom: its params'
+    `start`..`end`, else its data interval's day (`flights`: the day after, tomorrow's flights).
+    What every DAG's `resolve_days` task returns."""
+    params = context["params"]
+    resolve = flight_days if flights else run_days
+    return as_strings(
+        resolve(params.get("start"), params.get("end"), context.get("data_interval_start"))
+    )

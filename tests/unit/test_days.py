@@ -83,3 +83,13 @@ def test_training_window():
         days.training_window("2026-05-01", None, 42, last)
     with pytest.raises(RunConfigError, match="'window_end' .* is before 'window_start'"):
         days.training_window("2026-05-31", "2026-05-01", 42, last)
+
+
+def test_of_run_reads_the_params_and_the_interval_as_a_dag_task_does():
+    context = {"params": {"start": None, "end": None}, "data_interval_start": INTERVAL}
+    assert days.of_run(context) == ["2026-07-05"]
+    assert days.of_run(context, flights=True) == ["2026-07-06"]
+    explicit = {"params": {"start": "2026-07-01", "end": "2026-07-02"}, "data_interval_start": None}
+    assert (
+        days.of_run(explicit) == days.of_run(explicit, flights=True) == ["2026-07-01", "2026-07-02"]
+    )
