@@ -80,7 +80,8 @@ def materialize(settings: Settings, days: list[dt.date]) -> dict:
 
     store = feature_store.get_store(settings)
     applied = feature_store.apply_definitions(store)
-    # Rows of day D are stamped at the end of D: the run's rows lie in (end of first-1, end of last].
+    # Rows of day D are stamped at the end of D: the run's rows lie in
+    # (end of first - 1, end of last].
     summary = feature_store.materialize_interval(
         store, end_of_day_utc(days[0] - dt.timedelta(days=1)), end_of_day_utc(days[-1])
     )

@@ -249,7 +249,7 @@ def online_features(
     response = store.get_online_features(
         features=feature_service, entity_rows=keys
     ).proto  # columnar
-    vectors = dict(zip(response.metadata.feature_names.val, response.results))
+    vectors = dict(zip(response.metadata.feature_names.val, response.results, strict=True))
     columns = {key: [row[key] for row in entity_rows] for key in contracts.ENTITY_COLUMNS}
     features = _service_features(feature_service)
     for name in features:

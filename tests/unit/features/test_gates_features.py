@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from runway import contracts
-from runway.features import gates, gx_runner, suites
+from runway.features import gates, suites
 from runway.io import partition_dir, partition_file
 
 DAY = dt.date(2026, 3, 8)
@@ -185,13 +185,18 @@ def test_broken_table_is_named_and_the_day_quarantined(zone, table, build, expec
     assert digest(zone, OTHER_DAY) == other
 
 
-def test_missing_table_names_the_path(zone):
+def test_missing_table_fails_the_day_and_quarantines_its_other_tables(zone):
     missing = partition_file(zone.features, "route_stats", DAY.isoformat())
     missing.unlink()
 
-    with pytest.raises(FileNotFoundError, match=str(missing)):
+    with pytest.raises(gates.ValidationFailed) as caught:
         run_gate(zone)
-    assert not zone.quarantine.exists()
+    assert caught.value.failures == [
+        f"route_stats {DAY}: partition_missing: {missing} does not exist (the day is incomplete)"
+    ]
+    for t in contracts.FEATURE_TABLES:  # a day is whole or it goes
+        assert not partition_dir(zone.features, t, DAY.isoformat()).exists()
+        assert partition_file(zone.quarantine, t, DAY.isoformat()).is_file() == (t != "route_stats")
 
 
 # ---- the range gate: one GX run per table for many days ---------------------------------------
@@ -267,11 +272,16 @@ def test_range_with_a_broken_middle_day_quarantines_only_that_day(zone, table, b
     assert {day: digest(zone, day) for day in (OTHER_DAY, NEXT_DAY)} == others
 
 
-def test_range_with_a_missing_table_names_it_before_any_run(zone, monkeypatch):
+def test_range_with_a_missing_table_fails_only_that_day(zone):
     missing = partition_file(zone.features, "route_stats", NEXT_DAY.isoformat())
     missing.unlink()
-    monkeypatch.setattr(gx_runner, "run", None)
+    others = {day: digest(zone, day) for day in (OTHER_DAY, DAY)}
 
-    with pytest.raises(FileNotFoundError, match=str(missing)):
+    with pytest.raises(gates.ValidationFailed) as caught:
         run_range_gate(zone)
-    assert not zone.quarantine.exists()
+    assert str(caught.value).startswith(f"features gate rejected 1 of 3 day(s): {NEXT_DAY} ")
+    assert str(missing) in str(caught.value)
+    for t in contracts.FEATURE_TABLES:
+        assert not partition_dir(zone.features, t, NEXT_DAY.isoformat()).exists()
+        assert sorted(p.name for p in (zone.quarantine / t).iterdir()) == [f"date={NEXT_DAY}"]
+    assert {day: digest(zone, day) for day in (OTHER_DAY, DAY)} == others
