@@ -11,6 +11,10 @@ A day is whole or it fails: a partition that is missing, or that cannot be read 
 truncated, bytes that are not UTF-8 in a string column), is a failure of that day named like
 any other, and the day's other partitions go to quarantine with it.
 
+A day whose feature windows reach back over a quarantined raw day is computed over a gap (the
+windows sum the days that exist): `window_gaps` finds such days, and `hold_window_gaps` either
+marks them (the result names them) or holds them (their feature partitions are quarantined).
+
 The range gates (`validate_raw_range`, `validate_features_range`) validate many days for the
 cost of one GX run per table (GX's per-run overhead, not the rows, dominates a day's cost): the
 days' partitions are read as the day gate reads them, concatenated, and given derived columns
@@ -35,7 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from runway import contracts
-from runway.days import LOCAL_TZ, day_bounds
+from runway.days import LOCAL_TZ, day_bounds, trailing
 from runway.features import gx_runner, suites
 from runway.features.suites import (
     DAY_END,
@@ -463,3 +467,97 @@ def validate_features_range(
         return validate_features(day, features_dir, quarantine_dir, docs_dir)
 
     return _range_gate("features", days, features_dir, tables, rules, gate_day, docs_dir)
+
+
+# ---- windows over quarantined days -------------------------------------------------------------
+GAP_POLICIES = ("mark", "hold")
+
+
+def window_gaps(
+    days: list[dt.date],
+    raw_dir: Path,
+    quarantine_dir: Path,
+    window_days: int = contracts.MAX_WINDOW_DAYS,
+) -> dict[str, list[str]]:
+    """For each day whose feature windows reach over a quarantined raw day: those raw days.
+
+    A raw day counts when its flights are in quarantine and not back in the raw zone (a day
+    landed again and passed is no gap). Days before the first landed day are not gaps: history
+    simply starts there. Returns {day: [quarantined days in its windows]}, days in order, only
+    the days that have any.
+    """
+    raw_dir, quarantine_dir = Path(raw_dir), Path(quarantine_dir)
+    held: dict[dt.date, bool] = {}
+
+    def quarantined(day: dt.date) -> bool:
+        if day not in held:
+            iso = day.isoformat()
+            held[day] = (
+                partition_dir(quarantine_dir, "flights", iso).is_dir()
+                and not partition_file(raw_dir, "flights", iso).is_file()
+            )
+        return held[day]
+
+    gaps = {}
+    for day in sorted(set(days)):
+        inside = [d.isoformat() for d in trailing(day, window_days) if quarantined(d)]
+        if inside:
+            gaps[day.isoformat()] = inside
+    return gaps
+
+
+def hold_window_gaps(
+    days: list[dt.date],
+    raw_dir: Path,
+    features_dir: Path,
+    quarantine_dir: Path,
+    policy: str,
+    window_days: int = contracts.MAX_WINDOW_DAYS,
+) -> dict:
+    """Decide what happens to days whose windows hold a quarantined raw day (`window_gaps`).
+
+    The windows of such a day are sums over the days that exist, so its rows are right for the
+    flights that landed and blind to the day that did not. `policy` "mark": they go on, and the
+    returned record names them (XCom, task log). "hold": their feature partitions go to
+    quarantine, so Feast never serves them, and ValidationFailed names them and their gaps.
+    Returns the decision record: signal, value (day -> quarantined days), threshold, interval,
+    decision.
+    """
+    if policy not in GAP_POLICIES:
+        raise ValueError(f"window gap policy must be one of {GAP_POLICIES}, got {policy!r}")
+    days = _range_days(days)
+    gaps = window_gaps(days, raw_dir, quarantine_dir, window_days)
+    record = {
+        "signal": f"quarantined raw days inside each day's {window_days}-day feature windows",
+        "value": gaps,
+        "threshold": f"policy {policy}: " + ("hold a day with any" if policy == "hold" else "mark"),
+        "interval": [days[0].isoformat(), days[-1].isoformat()],
+        "decision": ("held" if policy == "hold" else "marked") if gaps else "none",
+    }
+    if not gaps:
+        return record
+    lines = [f"{day}: windows over quarantined {', '.join(held)}" for day, held in gaps.items()]
+    if policy == "mark":
+        log.warning(
+            "features of %d day(s) computed over quarantined raw days (policy mark): %s",
+            len(gaps), "; ".join(lines),
+        )  # fmt: skip
+        return record
+    quarantined = []
+    for day in gaps:
+        for table in contracts.FEATURE_TABLES:
+            source = partition_dir(features_dir, table, day)
+            if source.exists():
+                target = partition_dir(quarantine_dir, table, day)
+                move_dir(source, target)
+                quarantined.append(target)
+    message = "\n".join(
+        [
+            f"features gate held {len(gaps)} day(s) whose windows hold quarantined raw days"
+            " (window gap policy hold)",
+            *lines,
+            f"quarantined: {', '.join(str(p) for p in quarantined) or 'nothing (no partitions)'}",
+        ]
+    )
+    log.error("features gate held %d day(s) over quarantined raw days", len(gaps))
+    raise ValidationFailed(message, [f"window_gap({line})" for line in lines], quarantined, None)

@@ -285,3 +285,95 @@ def test_range_with_a_missing_table_fails_only_that_day(zone):
         assert not partition_dir(zone.features, t, NEXT_DAY.isoformat()).exists()
         assert sorted(p.name for p in (zone.quarantine / t).iterdir()) == [f"date={NEXT_DAY}"]
     assert {day: digest(zone, day) for day in (OTHER_DAY, DAY)} == others
+
+
+# ---- windows over quarantined raw days ----------------------------------------------------------
+EDGE = dt.date(2026, 2, 9)  # inside the 28-day windows of OTHER_DAY and DAY, not of NEXT_DAY
+INSIDE = dt.date(2026, 2, 26)  # inside every day's windows
+MENDED = dt.date(2026, 3, 1)  # quarantined once, landed again and passed: no gap
+
+
+def raw_zone(root, quarantined) -> SimpleNamespace:
+    """Raw flights for the 40 days before NEXT_DAY; `quarantined` days moved to quarantine, and
+    MENDED in both (its quarantined copy is stale)."""
+    raw = SimpleNamespace(raw=root / "raw", quarantine=root / "quarantine")
+    for i in range(40):
+        day = NEXT_DAY - dt.timedelta(days=i)
+        root_dir = raw.quarantine if day in quarantined else raw.raw
+        path = partition_file(root_dir, "flights", day.isoformat())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"flights of the day")  # only presence counts here
+    stale = partition_file(raw.quarantine, "flights", MENDED.isoformat())
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"the day's first, broken landing")
+    return raw
+
+
+def test_window_gaps_name_the_quarantined_days_in_each_window(tmp_path):
+    raw = raw_zone(tmp_path, {EDGE, INSIDE})
+    gaps = gates.window_gaps(RANGE, raw.raw, raw.quarantine)
+    assert gaps == {
+        str(OTHER_DAY): [str(EDGE), str(INSIDE)],
+        str(DAY): [str(EDGE), str(INSIDE)],
+        str(NEXT_DAY): [str(INSIDE)],
+    }
+    assert gates.window_gaps(RANGE, raw.raw, raw.quarantine, window_days=7) == {}
+    assert gates.window_gaps([NEXT_DAY], raw.raw, tmp_path / "no_quarantine") == {}
+
+
+def test_marked_gaps_are_recorded_and_the_features_stay(zone, tmp_path):
+    raw = raw_zone(tmp_path, {EDGE})
+    before = {day: digest(zone, day) for day in RANGE}
+
+    record = gates.hold_window_gaps(RANGE, raw.raw, zone.features, zone.quarantine, "mark")
+
+    assert record == {
+        "signal": "quarantined raw days inside each day's 28-day feature windows",
+        "value": {str(OTHER_DAY): [str(EDGE)], str(DAY): [str(EDGE)]},
+        "threshold": "policy mark: mark",
+        "interval": [str(OTHER_DAY), str(NEXT_DAY)],
+        "decision": "marked",
+    }
+    assert {day: digest(zone, day) for day in RANGE} == before
+    assert not any((zone.quarantine / table).exists() for table in contracts.FEATURE_TABLES)
+    clean = gates.hold_window_gaps([NEXT_DAY], raw.raw, zone.features, zone.quarantine, "hold")
+    assert clean["value"] == {} and clean["decision"] == "none"
+
+
+def test_held_gaps_quarantine_those_days_features_and_name_them(zone, tmp_path):
+    raw = raw_zone(tmp_path, {EDGE})
+    clean = digest(zone, NEXT_DAY)
+
+    with pytest.raises(gates.ValidationFailed) as caught:
+        gates.hold_window_gaps(RANGE, raw.raw, zone.features, zone.quarantine, "hold")
+
+    err = caught.value
+    assert err.failures == [
+        f"window_gap({OTHER_DAY}: windows over quarantined {EDGE})",
+        f"window_gap({DAY}: windows over quarantined {EDGE})",
+    ]
+    assert "window gap policy hold" in str(err)
+    for table in contracts.FEATURE_TABLES:
+        for day in (OTHER_DAY, DAY):
+            assert not partition_dir(zone.features, table, day.isoformat()).exists()
+            assert partition_file(zone.quarantine, table, day.isoformat()).is_file()
+    assert digest(zone, NEXT_DAY) == clean
+    with pytest.raises(ValueError, match="window gap policy must be one of"):
+        gates.hold_window_gaps(RANGE, raw.raw, zone.features, zone.quarantine, "ignore")
+
+
+def test_the_feature_step_returns_the_gap_record(tmp_path):
+    from runway.features import steps
+    from runway.settings import Settings
+
+    settings = Settings(home=tmp_path / "home", window_gap_policy="mark")
+    for table in contracts.FEATURE_TABLES:
+        for day in RANGE:
+            write(settings.features_dir, table, day, conforming(table, ENDS[day]))
+    raw = raw_zone(settings.data_dir, {INSIDE})
+    assert (raw.raw, raw.quarantine) == (settings.raw_dir, settings.quarantine_dir)
+
+    result = steps.validate_features(settings, RANGE)
+
+    assert result["days"] == 3 and result["window_gaps"]["decision"] == "marked"
+    assert result["window_gaps"]["value"] == {str(day): [str(INSIDE)] for day in RANGE}
