@@ -415,7 +415,7 @@ def _feature_range(name: str) -> dict[str, Any] | None:
 def feature_rules(table: str) -> list[Rule]:
     keys = tuple(contracts.TABLE_KEYS[table])
     ranges = {name: r for name in contracts.TABLE_FEATURES[table] if (r := _feature_range(name))}
-    return [
+    rules = [
         rule("schema", contracts.feature_schema(table)),
         rule("rows", 1, None),
         rule("not_null", (*keys, contracts.EVENT_TIMESTAMP)),
@@ -424,6 +424,9 @@ def feature_rules(table: str) -> list[Rule]:
         # everything in day D's row is known when day D ends: stamped exactly then
         rule("at_day_end", contracts.EVENT_TIMESTAMP),
     ]
+    if "tailnum" in keys:  # the raw gate's check again, before a key reaches the online store
+        rules.append(rule("matches", "tailnum", TAILNUM_PATTERN))
+    return rules
 
 
 # ---- rendered suites (what the gates validate) ------------------------------------------------

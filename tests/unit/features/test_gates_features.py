@@ -133,6 +133,12 @@ CASES = [
         "expect_compound_columns_to_be_unique(origin,hour): 2 of 3 rows unexpected",
     ),
     (
+        "control characters as a plane key",
+        "plane_stats",
+        lambda: replace_column("plane_stats", "tailnum", ["N101AA", "\x01\x02", "N303UA"]),
+        "expect_column_values_to_match_regex(tailnum): 1 of 3 rows unexpected",
+    ),
+    (
         "null key",
         "plane_stats",
         lambda: replace_column("plane_stats", "tailnum", ["N101AA", None, "N303UA"]),
