@@ -135,9 +135,10 @@ def _flush_redis(url: str) -> str:
         return f"no ({type(err).__name__}: {err})"
 
 
-# ---- child body -------------------------------------------------------------------------------------
+# ---- child body ---------------------------------------------------------------------------------
 def redis_store(settings, url: str):
-    """Runway's store with the cluster profile's Redis online store, file registry beside SQLite's."""
+    """Runway's store with the cluster profile's Redis online store, file registry beside
+    SQLite's."""
     from feast import FeatureStore, RepoConfig
 
     from runway.features import store as feature_store

@@ -136,7 +136,8 @@ def cluster(tmp_path_factory):
             admin = _postgres()
         except Exception as err:  # noqa: BLE001 - say which service is missing, then fail
             pytest.fail(
-                f"the cluster-profile test needs PostgreSQL at 127.0.0.1:5432 (user postgres): {err}"
+                "the cluster-profile test needs PostgreSQL at 127.0.0.1:5432 (user postgres): "
+                f"{err}"
             )
         cleanup.callback(admin.close)
         with admin.cursor() as cursor:

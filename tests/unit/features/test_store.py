@@ -63,7 +63,7 @@ def _write_partitions(features_dir: Path) -> None:
             for k, key in enumerate(keys):
                 if (table, k, d) in GAP:
                     continue
-                row = dict(zip(names, key))
+                row = dict(zip(names, key, strict=True))
                 for f, feature in enumerate(contracts.TABLE_FEATURES[table]):
                     row[feature] = _value(d, k, f)
                 row[contracts.EVENT_TIMESTAMP] = STAMPS[d].to_pydatetime()
@@ -251,7 +251,7 @@ def test_historical_features_are_point_in_time_correct(store):
     assert (result[list(contracts.ALL_FEATURES)].dtypes == "float64").all()
     seen = {table: set() for table in contracts.FEATURE_TABLES}
     assert (result[contracts.EVENT_TIMESTAMP] == entity_df[contracts.EVENT_TIMESTAMP]).all()
-    for (_, row), at in zip(result.iterrows(), entity_df[contracts.EVENT_TIMESTAMP]):
+    for (_, row), at in zip(result.iterrows(), entity_df[contracts.EVENT_TIMESTAMP], strict=True):
         for table in contracts.FEATURE_TABLES:
             key_index = _key_index(table, row)
             expected = _expected_day(table, key_index, at)
