@@ -9,6 +9,10 @@ into Feast's online store.
 * **Bootstrap** history in one run by triggering with `start` and `end` (inclusive).
 * A failing gate quarantines the day's partition, names every failed expectation in the task
   log and writes Great Expectations Data Docs under `.runway/gx/`; nothing downstream runs.
+* A day whose 28-day windows reach over a quarantined raw day is built over that gap (its
+  windows sum the days that exist): `validate_features` names it in its XCom (`window_gaps`,
+  the decision record) and its log, or, with `RUNWAY_WINDOW_GAP_POLICY=hold`, quarantines its
+  features and fails.
 
 Rerunning a day (clear the run) rewrites the same partitions byte for byte.
 """
@@ -105,7 +109,8 @@ def feature_pipeline():
 
     @task(multiple_outputs=False, retries=0)
     def validate_features(days: list[str]) -> dict:
-        """Feature gate (Great Expectations) on the days' feature partitions."""
+        """Feature gate (Great Expectations) on the days' feature partitions; days whose windows
+        hold a quarantined raw day are named in the result (`window_gaps`) or held."""
         from runway.features.steps import validate_features as gate
 
         return gate(_settings(), _days(days))

@@ -100,6 +100,10 @@ class Settings:
     # raw gate sanity bounds
     min_flights_per_day: int = 300
     max_flights_per_day: int = 1500
+    # A day whose feature windows reach over a quarantined raw day: "mark" builds and serves it
+    # (windows sum the days that exist) and names it in the feature gate's result; "hold"
+    # quarantines its features until the raw day is mended and the days are rerun.
+    window_gap_policy: Literal["mark", "hold"] = "mark"
 
     # monitoring
     monitor_window_days: int = 7  # trailing days compared with the reference (its test week)
@@ -114,6 +118,10 @@ class Settings:
             raise SettingsError(f"RUNWAY_PROFILE must be one of {PROFILES}, got {self.profile!r}")
         if self.scale < 1:
             raise SettingsError(f"RUNWAY_SCALE must be >= 1, got {self.scale}")
+        if self.window_gap_policy not in ("mark", "hold"):
+            raise SettingsError(
+                f"RUNWAY_WINDOW_GAP_POLICY must be 'mark' or 'hold', got {self.window_gap_policy!r}"
+            )
         if self.replay_year and not 2000 <= self.replay_year <= 2100:
             raise SettingsError(f"RUNWAY_REPLAY_YEAR out of range: {self.replay_year}")
         if self.profile == "cluster":

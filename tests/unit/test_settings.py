@@ -60,3 +60,10 @@ def test_renamed_variables_are_refused_with_their_new_names():
         SettingsError, match=r"RUNWAY_DRIFT_THRESHOLD \(now RUNWAY_RETRAIN_DRIFT_THRESHOLD\)"
     ):
         settings_from_env({"RUNWAY_DRIFT_THRESHOLD": "0.3"})
+
+
+def test_window_gap_policy_is_mark_or_hold():
+    assert Settings().window_gap_policy == "mark"
+    assert settings_from_env({"RUNWAY_WINDOW_GAP_POLICY": "hold"}).window_gap_policy == "hold"
+    with pytest.raises(SettingsError, match="RUNWAY_WINDOW_GAP_POLICY must be 'mark' or 'hold'"):
+        settings_from_env({"RUNWAY_WINDOW_GAP_POLICY": "skip"})

@@ -10,4 +10,5 @@
 - `compute`    the feature arithmetic the job's DoFns call, on Arrow tables
 - `reference`  the same features again in DuckDB SQL (tests and benchmarks)
 - `store`      Feast: the store for a profile, apply, materialize, online and historical reads
+- `online_stores`  Feast's SQLite and Redis online stores, never rolled back by a rerun
 """

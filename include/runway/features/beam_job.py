@@ -9,13 +9,21 @@ job moves to Flink, Spark or Dataflow by its flags)::
 Every element past the parquet read is an Arrow table (a batch), never a single flight. The
 job writes into a staging folder; the driver then swaps each (table, day) partition into place,
 so a partition is replaced whole and a rerun of the same days writes the same bytes.
+
+One job at a time writes a features folder: the driver holds an exclusive lock on
+`<features_dir>/.beam_job.lock` while it runs. What a killed job left behind (its staging
+folder, a swapped-out partition, a half-written temporary file) therefore belongs to no live
+job, and the next run removes it before it starts (`remove_leftovers`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import fcntl
 import logging
+import os
 import shutil
 import sys
 import uuid
@@ -120,6 +128,58 @@ def input_files(raw_dir: Path, start: dt.date, end: dt.date) -> tuple[list[str],
     return [str(p) for p in flights if p.exists()], [str(p) for p in weather]
 
 
+LOCK_FILE = ".beam_job.lock"
+STAGING_PREFIX = ".staging-"
+
+
+@contextlib.contextmanager
+def _exclusive(features_dir: Path):
+    """Hold the features folder's job lock for the block (waits for a running job to end).
+
+    The kernel drops a lock when its holder dies, kill -9 included: holding it means no other
+    job is writing here."""
+    features_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(features_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def remove_leftovers(features_dir: Path) -> list[str]:
+    """Remove what killed jobs left in `features_dir`: staging folders, partitions swapped out
+    by `io.replace_dir` (`.date=<day>.old`; put back where the kill fell between its two
+    renames and left no partition) and temporary files of atomic writes. Call it holding the
+    job lock only. Returns the paths removed, relative to `features_dir`."""
+    features_dir = Path(features_dir)
+    if not features_dir.is_dir():
+        return []
+    restored = []
+    for trash in features_dir.glob("*/.date=*.old"):
+        final = trash.with_name(trash.name[1 : -len(".old")])
+        if trash.is_dir() and not final.exists():  # killed between the two renames of a swap
+            os.replace(trash, final)
+            restored.append(str(final.relative_to(features_dir)))
+    if restored:
+        log.warning("restored %d partition(s) a killed job had swapped out: %s",
+                    len(restored), ", ".join(restored))  # fmt: skip
+    found = [p for p in features_dir.glob(f"{STAGING_PREFIX}*") if p.is_dir()]
+    found += [p for p in features_dir.glob("*/.date=*.old") if p.is_dir()]
+    found += [p for p in features_dir.glob("*/date=*/.*.tmp") if p.is_file()]
+    removed = []
+    for path in found:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(str(path.relative_to(features_dir)))
+    if removed:
+        log.warning("removed %d leftover(s) of killed feature jobs: %s", len(removed),
+                    ", ".join(removed[:10]) + (", ..." if len(removed) > 10 else ""))  # fmt: skip
+    return removed
+
+
 def run(
     start: dt.date,
     end: dt.date,
@@ -133,9 +193,25 @@ def run(
         raise ValueError(f"feature job: end {end} is before start {start}")
     raw_dir, features_dir = Path(raw_dir), Path(features_dir)
     flight_files, weather_files = input_files(raw_dir, start, end)
+    with _exclusive(features_dir):
+        remove_leftovers(features_dir)
+        return _run_locked(start, end, raw_dir, features_dir, flight_files, weather_files,
+                           pipeline_args, shards)  # fmt: skip
+
+
+def _run_locked(
+    start: dt.date,
+    end: dt.date,
+    raw_dir: Path,
+    features_dir: Path,
+    flight_files: list[str],
+    weather_files: list[str],
+    pipeline_args: list[str] | None,
+    shards: int,
+) -> dict[str, int]:
     first_day = start - dt.timedelta(days=contracts.MAX_WINDOW_DAYS - 1)
     targets = day_range(start, end)
-    staging = features_dir / f".staging-{uuid.uuid4().hex}"
+    staging = features_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
     options = PipelineOptions(pipeline_args or ["--runner=FnApiRunner"])
     planes = str(raw_dir / "reference" / "planes.parquet")
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -67,6 +68,17 @@ def _gx_context(docs_dir: Path):
     return gx.get_context(mode="ephemeral", project_config=config)
 
 
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def _plain(value) -> str:
+    """A sample value as text; a pair's values without numpy's reprs."""
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(str(v) for v in value) + ")"
+    return str(value)
+
+
 def _describe(result, columns) -> str:
     """One line for a failed expectation: its name, column and what was wrong, with counts."""
     config = result.expectation_config
@@ -89,7 +101,9 @@ def _describe(result, columns) -> str:
     res = result.result or {}
     if res.get("unexpected_count") is not None and res.get("element_count") is not None:
         line = f"{label}: {res['unexpected_count']} of {res['element_count']} rows unexpected"
-        sample = [str(v) for v in res.get("partial_unexpected_list") or [] if v is not None]
+        if kwargs.get("mostly") is not None:  # a bound on the share, not on every row
+            line += f", more than the bound allows (at most {1 - kwargs['mostly']:.0%})"
+        sample = [_plain(v) for v in res.get("partial_unexpected_list") or [] if _present(v)]
         return line + (f" (e.g. {sample[:3]})" if sample else "")
     mismatched = (res.get("details") or {}).get("mismatched")
     if mismatched:

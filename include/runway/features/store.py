@@ -6,6 +6,10 @@ registry and online store follow the installation (`Settings.feast_dir` locally,
 Redis on the cluster). Feast is imported here, and this module only inside tasks: never from
 a DAG file.
 
+Online writes go through `runway.features.online_stores` (Feast's SQLite and Redis stores, by
+class path): a key's row is written only if it is no older than the stored one, so rerunning or
+backfilling an earlier day never rolls the online store back.
+
 Bounds: feature rows of local day D are stamped with the end of D (the next local midnight, in
 UTC), which is the end of the Airflow daily interval of D. `materialize_interval` therefore
 loads the half-open interval (start, end]: day D's rows, never day D-1's again. Feast itself
@@ -32,6 +36,11 @@ if TYPE_CHECKING:
     from feast import FeatureStore
 
 PROJECT = "runway"
+# Feast's online stores, writing only rows no older than the stored ones (by class path)
+ONLINE_STORE_TYPES = {
+    "sqlite": "runway.features.online_stores.NewestSqliteOnlineStore",
+    "redis": "runway.features.online_stores.NewestRedisOnlineStore",
+}
 DEFINITIONS_FILE = "features.py"
 MATERIALIZE_CHUNK = dt.timedelta(days=7)  # materialize loads its whole range at once
 _ONE_TICK = dt.timedelta(microseconds=1)  # feature timestamps are microsecond precision
@@ -66,7 +75,7 @@ def repo_config(settings: Settings):
             "sqlalchemy_config_kwargs": {"pool_pre_ping": True},
         }
         online_store = {
-            "type": "redis",
+            "type": ONLINE_STORE_TYPES["redis"],
             "connection_string": _redis_connection_string(settings.redis_url),
         }
     else:
@@ -75,7 +84,10 @@ def repo_config(settings: Settings):
             "path": str(settings.feast_dir / "registry.db"),
             "cache_ttl_seconds": 60,
         }
-        online_store = {"type": "sqlite", "path": str(settings.feast_dir / "online_store.db")}
+        online_store = {
+            "type": ONLINE_STORE_TYPES["sqlite"],
+            "path": str(settings.feast_dir / "online_store.db"),
+        }
     return RepoConfig(
         project=PROJECT,
         provider="local",
@@ -144,8 +156,9 @@ def materialize_interval(
     microsecond after `start` makes consecutive daily intervals disjoint: the interval of day
     D loads the rows stamped with its end (day D's), not those stamped with its start (day
     D-1's, already loaded by the previous interval). Long ranges go in chunks of `chunk`,
-    oldest first, because Feast loads a whole range into memory at once and the SQLite online
-    store overwrites by key whatever it is given last.
+    oldest first, because Feast loads a whole range into memory at once. The online stores
+    keep each key's newest row (`runway.features.online_stores`), so an interval older than
+    what the store holds changes nothing there.
     """
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("materialize_interval needs timezone-aware datetimes")

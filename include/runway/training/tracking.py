@@ -1,6 +1,13 @@
 """Log a candidate to MLflow: params, validation and test metrics, plots, the pyfunc model
 with signature and input example, lineage tags, and a new version of the registered model.
 
+Registration survives a kill at any step. The model is logged to its run first, unregistered;
+the version is then created in one registry call that carries the lineage tags and the
+description, so no version is ever visible without its lineage. A retry of the same task (same
+Airflow run id, family and data hash) finds what an earlier attempt left: its version, which it
+completes (the run ended, descriptions set) and returns; or runs without a version, which it
+retires (tagged `runway.retired`, ended KILLED) before logging afresh.
+
 Every function takes the tracking URI explicitly and leaves MLflow's process-wide URI as it
 found it. Locally the URI is `sqlite:///<home>/mlflow.db` and artifacts go to the `file://`
 folder given as the experiment's artifact location; on the cluster, the MLflow server's URL.
@@ -11,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib.metadata
+import json
 import math
 import tempfile
 from collections.abc import Mapping
@@ -105,6 +113,26 @@ def _finite(metrics: Mapping[str, float]) -> dict[str, float]:
 
 # A version is the same candidate again when all of these tags match (an Airflow retry).
 IDENTITY_TAGS = tuple(f"{TAG_PREFIX}{k}" for k in ("airflow_run_id", "family", "data_hash"))
+RETIRED_TAG = f"{TAG_PREFIX}retired"  # on runs an attempt left without a version
+
+
+def _quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _description(family: str, training_window: str, test_window: str, metrics) -> str:
+    return (
+        f"{family} on {training_window}; test {test_window}: "
+        f"AUC {metrics['roc_auc']:.4f}, ECE {metrics['ece']:.4f}"
+    )
+
+
+def _model_description() -> str:
+    return f"P(delayed) per scheduled departure: {contracts.LABEL_DEFINITION}"
+
+
+def _same_candidate(tags: Mapping[str, str], run_tags: Mapping[str, str]) -> bool:
+    return all(tags.get(k) == run_tags[k] for k in IDENTITY_TAGS)
 
 
 def _already_logged(client, model_name: str, run_tags: Mapping[str, str]):
@@ -112,18 +140,53 @@ def _already_logged(client, model_name: str, run_tags: Mapping[str, str]):
     from mlflow.exceptions import MlflowException
 
     run_id_tag = f"{TAG_PREFIX}airflow_run_id"
-    value = run_tags[run_id_tag].replace("'", "\\'")
+    value = _quoted(run_tags[run_id_tag])
     try:
         found = client.search_model_versions(
             f"name='{model_name}' and tags.`{run_id_tag}` = '{value}'"
         )
     except MlflowException:
         return None
-    same = [mv for mv in found if all(mv.tags.get(k) == run_tags[k] for k in IDENTITY_TAGS)]
-    if not same:
-        return None
-    mv = min(same, key=lambda v: int(v.version))
-    metrics = client.get_run(mv.run_id).data.metrics
+    same = [mv for mv in found if _same_candidate(mv.tags, run_tags)]
+    return min(same, key=lambda v: int(v.version)) if same else None
+
+
+def _attempt_runs(client, experiment_id: str, run_tags: Mapping[str, str]) -> list:
+    """Every run an attempt of this task started (same identity tags)."""
+    query = " and ".join(f"tags.`{k}` = '{_quoted(run_tags[k])}'" for k in IDENTITY_TAGS)
+    return client.search_runs([experiment_id], query, max_results=1000)
+
+
+def _retire_orphans(client, experiment_id: str, run_tags: Mapping[str, str], keep: str = ""):
+    """End and tag the runs earlier attempts left without a version (all but `keep`)."""
+    from mlflow.entities import RunStatus
+
+    retired = []
+    for run in _attempt_runs(client, experiment_id, run_tags):
+        if run.info.run_id == keep or RETIRED_TAG in run.data.tags:
+            continue
+        client.set_tag(
+            run.info.run_id,
+            RETIRED_TAG,
+            "an attempt of this task stopped before its model version was registered",
+        )
+        if run.info.status == RunStatus.to_string(RunStatus.RUNNING):
+            client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+        retired.append(run.info.run_id)
+    return retired
+
+
+def _complete(client, model_name: str, mv, run_tags: Mapping[str, str]) -> LoggedCandidate:
+    """What an attempt killed after registering its version did not finish; the version."""
+    from mlflow.entities import RunStatus
+
+    run = client.get_run(mv.run_id)
+    _retire_orphans(client, run.info.experiment_id, run_tags, keep=mv.run_id)
+    if run.info.status == RunStatus.to_string(RunStatus.RUNNING):
+        client.set_terminated(mv.run_id, RunStatus.to_string(RunStatus.FINISHED))
+    if not client.get_registered_model(model_name).description:
+        client.update_registered_model(model_name, description=_model_description())
+    metrics = run.data.metrics
     return LoggedCandidate(
         run_id=mv.run_id,
         model_name=model_name,
@@ -132,6 +195,33 @@ def _already_logged(client, model_name: str, run_tags: Mapping[str, str]):
         valid_metrics={k[6:]: v for k, v in metrics.items() if k.startswith("valid_")},
         test_metrics={k[5:]: v for k, v in metrics.items() if k.startswith("test_")},
     )
+
+
+def _register(client, model_name: str, info, run_id: str, tags, description: str) -> int:
+    """A new version of `model_name` from the logged model, its lineage and description set in
+    the same registry call (one transaction in MLflow's SQL store)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
+
+    try:
+        client.create_registered_model(model_name, description=_model_description())
+    except MlflowException as err:
+        if err.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            raise
+    mv = client.create_model_version(
+        model_name,
+        source=f"models:/{info.model_id}",
+        run_id=run_id,
+        tags=dict(tags),
+        description=description,
+        model_id=info.model_id,
+    )
+    # the logged model's link to its versions (what MLflow's UI shows); not lineage
+    logged = client.get_logged_model(info.model_id)
+    linked = json.loads(logged.tags.get(MLFLOW_MODEL_VERSIONS) or "[]")
+    linked.append({"name": model_name, "version": mv.version})
+    client.set_logged_model_tags(info.model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(linked)})
+    return int(mv.version)
 
 
 def log_candidate(
@@ -150,7 +240,8 @@ def log_candidate(
     `tags` must hold the lineage tags (see `lineage_tags`); they go on the run and on the
     registered version. Metrics are logged as `valid_<name>` and `test_<name>`.
     Rerunning the same task (same Airflow run id, family and data hash) registers nothing
-    new: the version the first attempt registered is returned."""
+    new: the version an earlier attempt registered is completed and returned; runs earlier
+    attempts left without a version are retired (see the module's docstring)."""
     import mlflow
 
     from runway.training.pyfunc import ENTRY, SCORER_ARTIFACT, save_scorer
@@ -173,8 +264,9 @@ def log_candidate(
     with tracking(tracking_uri) as client, tempfile.TemporaryDirectory() as tmp:
         earlier = _already_logged(client, model_name, run_tags)
         if earlier is not None:
-            return earlier
+            return _complete(client, model_name, earlier, run_tags)
         experiment_id = ensure_experiment(client, experiment, artifact_location)
+        _retire_orphans(client, experiment_id, run_tags)
         with mlflow.start_run(
             experiment_id=experiment_id, run_name=result.family, tags=run_tags
         ) as run:
@@ -214,31 +306,21 @@ def log_candidate(
                 "evaluation/test_slices.json",
             )
             scorer = save_scorer(result.model, Path(tmp) / "scorer.pkl")
-            info = mlflow.pyfunc.log_model(
+            info = mlflow.pyfunc.log_model(  # logged to the run, not registered yet
                 name=MODEL_ARTIFACT,
                 python_model=str(ENTRY),
                 artifacts={SCORER_ARTIFACT: str(scorer)},
                 signature=model_signature(),
                 input_example=_input_example(test),
                 pip_requirements=_requirements(result.family),
-                registered_model_name=model_name,
             )
-        version = int(info.registered_model_version)
-        if not client.get_registered_model(model_name).description:
-            client.update_registered_model(
-                model_name,
-                description=f"P(delayed) per scheduled departure: {contracts.LABEL_DEFINITION}",
+            description = _description(
+                result.family,
+                run_tags[f"{TAG_PREFIX}training_window"],
+                f"{first}..{last}",
+                test_metrics,
             )
-        for key, value in run_tags.items():
-            client.set_model_version_tag(model_name, str(version), key, value)
-        client.update_model_version(
-            model_name,
-            str(version),
-            description=(
-                f"{result.family} on {run_tags[f'{TAG_PREFIX}training_window']}; test "
-                f"{first}..{last}: AUC {test_metrics['roc_auc']:.4f}, ECE {test_metrics['ece']:.4f}"
-            ),
-        )
+            version = _register(client, model_name, info, run.info.run_id, run_tags, description)
     return LoggedCandidate(
         run_id=run.info.run_id,
         model_name=model_name,

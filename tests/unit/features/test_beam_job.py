@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,6 +18,7 @@ import pytest
 
 from runway import contracts
 from runway.features import beam_job, reference, sources
+from runway.io import partition_dir, partition_file
 from runway.settings import Settings
 
 FIRST_LANDED = dt.date(2026, 1, 5)
@@ -90,3 +99,90 @@ def test_missing_target_day_is_refused_and_nothing_written(built, tmp_path):
     with pytest.raises(FileNotFoundError, match="flights/date=2026-02-07"):
         beam_job.run(dt.date(2026, 2, 6), dt.date(2026, 2, 7), settings.raw_dir, out)
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_job_killed_mid_write_leaves_nothing_the_next_run_keeps(built, tmp_path):
+    """kill -9 of a real job while it writes its staging folder; the next run removes what it
+    left, puts back a partition a swap had moved aside, and writes the same bytes."""
+    settings, _ = built
+    out = tmp_path / "features"
+    include = Path(beam_job.__file__).parents[2]
+    job = subprocess.Popen(
+        [sys.executable, "-m", "runway.features.beam_job", "--start", str(TARGETS[0]),
+         "--end", str(TARGETS[1]), "--raw_dir", str(settings.raw_dir), "--features_dir",
+         str(out), "--runner=FnApiRunner"],
+        env=os.environ | {"PYTHONPATH": str(include)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list(out.glob(".staging-*/*/date=*/part-0.parquet")):
+        assert job.poll() is None, "the job ended before it could be killed mid-write"
+        assert time.monotonic() < deadline, "the job never began writing"
+        time.sleep(0.005)
+    job.send_signal(signal.SIGKILL)
+    assert job.wait(timeout=30) == -signal.SIGKILL
+    left = [p for p in out.rglob("*") if p.is_file() and p.name != beam_job.LOCK_FILE]
+    assert left and all(".staging-" in str(p) for p in left)  # the kill left its staging
+    # what a kill between the two renames of a swap leaves: the partition moved aside, no
+    # partition in its place; and the temporary file of an atomic write
+    aside = partition_dir(out, "carrier_stats", str(TARGETS[0]))
+    aside = aside.with_name(f".{aside.name}.old")
+    shutil.copytree(partition_dir(settings.features_dir, "carrier_stats", str(TARGETS[0])), aside)
+    stray = partition_dir(out, "origin_stats", "2026-01-31") / ".part-0.parquet.abc123.tmp"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"half a file")
+
+    removed = beam_job.remove_leftovers(out)
+
+    assert partition_file(out, "carrier_stats", str(TARGETS[0])).is_file()  # put back
+    assert not aside.exists() and not stray.exists()
+    assert any(name.startswith(".staging-") for name in removed)
+    assert not list(out.glob(".staging-*"))
+    assert beam_job.remove_leftovers(out) == []  # nothing left to remove
+
+    beam_job.run(*TARGETS, settings.raw_dir, out)  # the retry
+
+    files = sorted(p.relative_to(out) for p in out.glob("*/date=*/part-0.parquet"))
+    expected = sorted(
+        p.relative_to(settings.features_dir)
+        for p in settings.features_dir.glob("*/date=*/part-0.parquet")
+    )
+    assert files == expected
+    assert all((out / f).read_bytes() == (settings.features_dir / f).read_bytes() for f in files)
+    hidden = [p for p in out.rglob(".*") if p.name != beam_job.LOCK_FILE]
+    assert hidden == [], hidden  # no staging, no swapped-out folder, no temporary file
+
+
+def test_the_job_lock_serialises_jobs_and_dies_with_its_holder(tmp_path):
+    """A second job waits while one holds the lock; a holder killed with -9 frees it."""
+    out = tmp_path / "features"
+    out.mkdir()
+    include = Path(beam_job.__file__).parents[2]
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from runway.features import beam_job\n"
+        "with beam_job._exclusive(Path(sys.argv[1])):\n"
+        "    print('locked', flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(out)],
+        env=os.environ | {"PYTHONPATH": str(include)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        fd = os.open(out / beam_job.LOCK_FILE, os.O_RDWR)
+        with pytest.raises(BlockingIOError):  # held: a job would wait here
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # freed by the kernel
+        os.close(fd)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.stdout.close()

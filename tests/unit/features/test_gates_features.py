@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from runway import contracts
-from runway.features import gates, gx_runner, suites
+from runway.features import gates, suites
 from runway.io import partition_dir, partition_file
 
 DAY = dt.date(2026, 3, 8)
@@ -133,6 +133,12 @@ CASES = [
         "expect_compound_columns_to_be_unique(origin,hour): 2 of 3 rows unexpected",
     ),
     (
+        "control characters as a plane key",
+        "plane_stats",
+        lambda: replace_column("plane_stats", "tailnum", ["N101AA", "\x01\x02", "N303UA"]),
+        "expect_column_values_to_match_regex(tailnum): 1 of 3 rows unexpected",
+    ),
+    (
         "null key",
         "plane_stats",
         lambda: replace_column("plane_stats", "tailnum", ["N101AA", None, "N303UA"]),
@@ -185,13 +191,18 @@ def test_broken_table_is_named_and_the_day_quarantined(zone, table, build, expec
     assert digest(zone, OTHER_DAY) == other
 
 
-def test_missing_table_names_the_path(zone):
+def test_missing_table_fails_the_day_and_quarantines_its_other_tables(zone):
     missing = partition_file(zone.features, "route_stats", DAY.isoformat())
     missing.unlink()
 
-    with pytest.raises(FileNotFoundError, match=str(missing)):
+    with pytest.raises(gates.ValidationFailed) as caught:
         run_gate(zone)
-    assert not zone.quarantine.exists()
+    assert caught.value.failures == [
+        f"route_stats {DAY}: partition_missing: {missing} does not exist (the day is incomplete)"
+    ]
+    for t in contracts.FEATURE_TABLES:  # a day is whole or it goes
+        assert not partition_dir(zone.features, t, DAY.isoformat()).exists()
+        assert partition_file(zone.quarantine, t, DAY.isoformat()).is_file() == (t != "route_stats")
 
 
 # ---- the range gate: one GX run per table for many days ---------------------------------------
@@ -267,11 +278,108 @@ def test_range_with_a_broken_middle_day_quarantines_only_that_day(zone, table, b
     assert {day: digest(zone, day) for day in (OTHER_DAY, NEXT_DAY)} == others
 
 
-def test_range_with_a_missing_table_names_it_before_any_run(zone, monkeypatch):
+def test_range_with_a_missing_table_fails_only_that_day(zone):
     missing = partition_file(zone.features, "route_stats", NEXT_DAY.isoformat())
     missing.unlink()
-    monkeypatch.setattr(gx_runner, "run", None)
+    others = {day: digest(zone, day) for day in (OTHER_DAY, DAY)}
 
-    with pytest.raises(FileNotFoundError, match=str(missing)):
+    with pytest.raises(gates.ValidationFailed) as caught:
         run_range_gate(zone)
-    assert not zone.quarantine.exists()
+    assert str(caught.value).startswith(f"features gate rejected 1 of 3 day(s): {NEXT_DAY} ")
+    assert str(missing) in str(caught.value)
+    for t in contracts.FEATURE_TABLES:
+        assert not partition_dir(zone.features, t, NEXT_DAY.isoformat()).exists()
+        assert sorted(p.name for p in (zone.quarantine / t).iterdir()) == [f"date={NEXT_DAY}"]
+    assert {day: digest(zone, day) for day in (OTHER_DAY, DAY)} == others
+
+
+# ---- windows over quarantined raw days ----------------------------------------------------------
+EDGE = dt.date(2026, 2, 9)  # inside the 28-day windows of OTHER_DAY and DAY, not of NEXT_DAY
+INSIDE = dt.date(2026, 2, 26)  # inside every day's windows
+MENDED = dt.date(2026, 3, 1)  # quarantined once, landed again and passed: no gap
+
+
+def raw_zone(root, quarantined) -> SimpleNamespace:
+    """Raw flights for the 40 days before NEXT_DAY; `quarantined` days moved to quarantine, and
+    MENDED in both (its quarantined copy is stale)."""
+    raw = SimpleNamespace(raw=root / "raw", quarantine=root / "quarantine")
+    for i in range(40):
+        day = NEXT_DAY - dt.timedelta(days=i)
+        root_dir = raw.quarantine if day in quarantined else raw.raw
+        path = partition_file(root_dir, "flights", day.isoformat())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"flights of the day")  # only presence counts here
+    stale = partition_file(raw.quarantine, "flights", MENDED.isoformat())
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"the day's first, broken landing")
+    return raw
+
+
+def test_window_gaps_name_the_quarantined_days_in_each_window(tmp_path):
+    raw = raw_zone(tmp_path, {EDGE, INSIDE})
+    gaps = gates.window_gaps(RANGE, raw.raw, raw.quarantine)
+    assert gaps == {
+        str(OTHER_DAY): [str(EDGE), str(INSIDE)],
+        str(DAY): [str(EDGE), str(INSIDE)],
+        str(NEXT_DAY): [str(INSIDE)],
+    }
+    assert gates.window_gaps(RANGE, raw.raw, raw.quarantine, window_days=7) == {}
+    assert gates.window_gaps([NEXT_DAY], raw.raw, tmp_path / "no_quarantine") == {}
+
+
+def test_marked_gaps_are_recorded_and_the_features_stay(zone, tmp_path):
+    raw = raw_zone(tmp_path, {EDGE})
+    before = {day: digest(zone, day) for day in RANGE}
+
+    record = gates.hold_window_gaps(RANGE, raw.raw, zone.features, zone.quarantine, "mark")
+
+    assert record == {
+        "signal": "quarantined raw days inside each day's 28-day feature windows",
+        "value": {str(OTHER_DAY): [str(EDGE)], str(DAY): [str(EDGE)]},
+        "threshold": "policy mark: mark",
+        "interval": [str(OTHER_DAY), str(NEXT_DAY)],
+        "decision": "marked",
+    }
+    assert {day: digest(zone, day) for day in RANGE} == before
+    assert not any((zone.quarantine / table).exists() for table in contracts.FEATURE_TABLES)
+    clean = gates.hold_window_gaps([NEXT_DAY], raw.raw, zone.features, zone.quarantine, "hold")
+    assert clean["value"] == {} and clean["decision"] == "none"
+
+
+def test_held_gaps_quarantine_those_days_features_and_name_them(zone, tmp_path):
+    raw = raw_zone(tmp_path, {EDGE})
+    clean = digest(zone, NEXT_DAY)
+
+    with pytest.raises(gates.ValidationFailed) as caught:
+        gates.hold_window_gaps(RANGE, raw.raw, zone.features, zone.quarantine, "hold")
+
+    err = caught.value
+    assert err.failures == [
+        f"window_gap({OTHER_DAY}: windows over quarantined {EDGE})",
+        f"window_gap({DAY}: windows over quarantined {EDGE})",
+    ]
+    assert "window gap policy hold" in str(err)
+    for table in contracts.FEATURE_TABLES:
+        for day in (OTHER_DAY, DAY):
+            assert not partition_dir(zone.features, table, day.isoformat()).exists()
+            assert partition_file(zone.quarantine, table, day.isoformat()).is_file()
+    assert digest(zone, NEXT_DAY) == clean
+    with pytest.raises(ValueError, match="window gap policy must be one of"):
+        gates.hold_window_gaps(RANGE, raw.raw, zone.features, zone.quarantine, "ignore")
+
+
+def test_the_feature_step_returns_the_gap_record(tmp_path):
+    from runway.features import steps
+    from runway.settings import Settings
+
+    settings = Settings(home=tmp_path / "home", window_gap_policy="mark")
+    for table in contracts.FEATURE_TABLES:
+        for day in RANGE:
+            write(settings.features_dir, table, day, conforming(table, ENDS[day]))
+    raw = raw_zone(settings.data_dir, {INSIDE})
+    assert (raw.raw, raw.quarantine) == (settings.raw_dir, settings.quarantine_dir)
+
+    result = steps.validate_features(settings, RANGE)
+
+    assert result["days"] == 3 and result["window_gaps"]["decision"] == "marked"
+    assert result["window_gaps"]["value"] == {str(day): [str(INSIDE)] for day in RANGE}

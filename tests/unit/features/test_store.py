@@ -156,7 +156,8 @@ def test_yaml_documents_the_local_config():
     assert documented["project"] == built.project == fs.PROJECT
     assert documented["provider"] == built.provider
     assert documented["offline_store"]["type"] == built.offline_store.type == "duckdb"
-    assert documented["online_store"]["type"] == built.online_store.type == "sqlite"
+    assert documented["online_store"]["type"] == built.online_store.type
+    assert built.online_store.type == fs.ONLINE_STORE_TYPES["sqlite"]
     assert (repo / documented["online_store"]["path"]).resolve() == Path(built.online_store.path)
     assert (repo / documented["registry"]["path"]).resolve() == Path(built.registry.path)
     assert (
@@ -176,7 +177,7 @@ def test_cluster_profile_uses_postgres_registry_and_redis_online():
     config = fs.repo_config(cluster)
     assert config.registry.registry_type == "sql"
     assert config.registry.path == cluster.postgres_url
-    assert config.online_store.type == "redis"
+    assert config.online_store.type == fs.ONLINE_STORE_TYPES["redis"]
     assert config.online_store.connection_string == "127.0.0.1:6380,db=2,password=s3cret"
     assert config.offline_store.type == "duckdb"
 
