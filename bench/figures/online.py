@@ -154,7 +154,7 @@ def redis_store(settings, url: str):
         },
         offline_store={"type": "duckdb"},
         online_store={
-            "type": "redis",
+            "type": feature_store.ONLINE_STORE_TYPES["redis"],
             "connection_string": feature_store._redis_connection_string(url),
         },
         entity_key_serialization_version=3,

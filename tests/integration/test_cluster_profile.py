@@ -321,7 +321,7 @@ def test_features_training_scoring_on_postgres_redis_celery_and_an_mlflow_server
         "records"
     )
     store = feature_store.get_store(settings)
-    assert type(store._get_provider().online_store).__name__ == "RedisOnlineStore"
+    assert type(store._get_provider().online_store).__name__ == "NewestRedisOnlineStore"
     online = feature_store.online_features(store, rows)
     assert len(online) == 20
     assert online["carrier_delay_rate_7d"].notna().all()

@@ -65,13 +65,27 @@ def beam_options(settings: Settings, days: list[dt.date]) -> dict:
 
 
 def validate_features(settings: Settings, days: list[dt.date]) -> dict:
-    """Feature gate for the days in one GX run per table; as `validate_raw` on failure."""
+    """Feature gate for the days in one GX run per table; as `validate_raw` on failure. Then
+    the days whose windows reach over a quarantined raw day: named in the result (`window_gaps`,
+    the decision record) and the log, or held (`RUNWAY_WINDOW_GAP_POLICY=hold`)."""
     from runway.features import gates
 
     summary = gates.validate_features_range(
         days, settings.features_dir, settings.quarantine_dir, settings.gx_dir / "features"
     )
-    return {"days": len(summary["days"]), "rows": summary["rows"], "docs": summary["docs"]}
+    gaps = gates.hold_window_gaps(
+        days,
+        settings.raw_dir,
+        settings.features_dir,
+        settings.quarantine_dir,
+        settings.window_gap_policy,
+    )
+    return {
+        "days": len(summary["days"]),
+        "rows": summary["rows"],
+        "docs": summary["docs"],
+        "window_gaps": gaps,
+    }
 
 
 def materialize(settings: Settings, days: list[dt.date]) -> dict:
