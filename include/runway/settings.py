@@ -139,6 +139,7 @@ class Settings:
             ("gate", "min_roc_auc", 0.0, 1.0),
             (None, "drift_sample_rows", 1, None),
             (None, "monitor_window_days", 1, None),
+            (None, "dask_connect_timeout_s", 1, None),
         ):
             value = getattr(getattr(self, group) if group else self, name)
             if not (low <= value and (high is None or value <= high)):  # NaN fails too
@@ -169,10 +170,6 @@ class Settings:
                     f"RUNWAY_DASK_SCHEDULER must be tcp://host:port (or tls://host:port), "
                     f"got {self.dask_scheduler!r}"
                 )
-        if self.dask_connect_timeout_s < 1:
-            raise SettingsError(
-                f"RUNWAY_DASK_CONNECT_TIMEOUT_S must be >= 1, got {self.dask_connect_timeout_s}"
-            )
         try:
             extra = shlex.split(self.beam_extra_options)
         except ValueError as err:
