@@ -26,7 +26,17 @@ from pathlib import Path
 from bench.context import Context
 from bench.harness import REPO, Figure, git_commit, machine, versions
 
-FIGURES = ("features", "retrieval", "online", "scoring", "drift", "dags", "demo", "training")
+FIGURES = (
+    "features",
+    "features_dask",
+    "retrieval",
+    "online",
+    "scoring",
+    "drift",
+    "dags",
+    "demo",
+    "training",
+)
 
 
 def _ints(text: str) -> list[int]:
@@ -78,6 +88,18 @@ def parser() -> argparse.ArgumentParser:
         help="feature-job target days at the larger scales (default: 4 weeks; 'year' for all)",
     )
     p.add_argument("--quick-range", default="2026-02-02..2026-02-08", help="target days in --quick")
+    p.add_argument(
+        "--dask-scale",
+        type=int,
+        default=None,
+        help="scale of the features_dask figure, over --range-large (default 30; --quick 1)",
+    )
+    p.add_argument(
+        "--dask-workers",
+        type=int,
+        default=2,
+        help="Dask worker processes (one thread each) the features_dask figure starts",
+    )
     p.add_argument(
         "--retrieval-scales",
         type=_ints,

@@ -91,14 +91,16 @@ def feature_pipeline():
 
     @task
     def build_features(days: list[str]) -> str:
-        """The Beam feature job over the days, through Airflow's BeamHook (runner from settings)."""
+        """The Beam feature job over the days, through Airflow's BeamHook (runner from settings:
+        the local FnApiRunner, or Beam's DaskRunner on the Dask scheduler it names)."""
         import sys
 
         from airflow.providers.apache.beam.hooks.beam import BeamHook
 
-        from runway.features.steps import beam_options
+        from runway.features.steps import beam_options, check_beam_runner
 
         settings = _settings()
+        check_beam_runner(settings)
         BeamHook(runner=settings.beam_runner).start_python_pipeline(
             variables=beam_options(settings, _days(days)),
             py_file="runway.features.beam_job",

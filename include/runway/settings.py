@@ -14,12 +14,25 @@ import datetime as dt
 import functools
 import math
 import os
+import re
+import shlex
 import typing
 from pathlib import Path
 from typing import Literal
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROFILES = ("local", "cluster")
+# Short names for RUNWAY_BEAM_RUNNER, beside Beam's own (FnApiRunner, FlinkRunner, ...). Beam
+# knows its Dask runner only by its full path: the short name `DaskRunner` is refused.
+BEAM_RUNNERS = {"dask": "apache_beam.runners.dask.dask_runner.DaskRunner"}
+DASK_RUNNER = BEAM_RUNNERS["dask"]
+DASK_ADDRESS = re.compile(r"^(tcp|tls)://[A-Za-z0-9_.\-]+:(\d{1,5})$")
+# Pipeline options that have a setting of their own: refused in RUNWAY_BEAM_EXTRA_OPTIONS.
+OWN_BEAM_OPTIONS = {
+    "runner": "RUNWAY_BEAM_RUNNER",
+    "dask_client_address": "RUNWAY_DASK_SCHEDULER",
+    "dask_connection_timeout": "RUNWAY_DASK_CONNECT_TIMEOUT_S",
+}
 
 
 class SettingsError(ValueError):
@@ -81,8 +94,10 @@ class Settings:
     mlflow_tracking_uri: str = ""  # cluster: http://mlflow:5000
 
     # Beam
-    beam_runner: str = "FnApiRunner"
+    beam_runner: str = "FnApiRunner"  # or "dask" (BEAM_RUNNERS), or a runner's class path
     beam_extra_options: str = ""  # e.g. "--flink_master=host:8081 --environment_type=LOOPBACK"
+    dask_scheduler: str = ""  # the Dask runner's scheduler, tcp://host:8786 (needs runner dask)
+    dask_connect_timeout_s: int = 30  # how long the job waits for the scheduler and a worker
 
     # feature windows, Feast
     feature_windows_days: tuple[int, ...] = (1, 7, 28)
@@ -124,6 +139,7 @@ class Settings:
             )
         if self.replay_year and not 2000 <= self.replay_year <= 2100:
             raise SettingsError(f"RUNWAY_REPLAY_YEAR out of range: {self.replay_year}")
+        self._check_beam()
         if self.profile == "cluster":
             missing = [
                 f"RUNWAY_{name.upper()}"
@@ -144,11 +160,47 @@ class Settings:
             ("gate", "min_roc_auc", 0.0, 1.0),
             (None, "drift_sample_rows", 1, None),
             (None, "monitor_window_days", 1, None),
+            (None, "dask_connect_timeout_s", 1, None),
         ):
             value = getattr(getattr(self, group) if group else self, name)
             if not (low <= value and (high is None or value <= high)):  # NaN fails too
                 bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
                 raise SettingsError(f"{_env_name(name, group)} must be {bounds}, got {value}")
+
+    def _check_beam(self) -> None:
+        """Resolve the runner's short name (the field then holds what Beam is given) and
+        refuse a runner, scheduler or extra option Beam would choke on later."""
+        runner = BEAM_RUNNERS.get(self.beam_runner.lower(), self.beam_runner)
+        object.__setattr__(self, "beam_runner", runner)
+        if runner.lower() == "daskrunner":
+            raise SettingsError(
+                "RUNWAY_BEAM_RUNNER=DaskRunner: Beam refuses that short name; use "
+                f"RUNWAY_BEAM_RUNNER=dask (or the full path {DASK_RUNNER})"
+            )
+        if not runner:
+            raise SettingsError("RUNWAY_BEAM_RUNNER is empty: e.g. FnApiRunner or dask")
+        if runner == DASK_RUNNER and not self.dask_scheduler:
+            raise SettingsError(
+                "RUNWAY_BEAM_RUNNER=dask needs RUNWAY_DASK_SCHEDULER, the scheduler's address "
+                "(e.g. tcp://dask-scheduler:8786)"
+            )
+        if self.dask_scheduler:
+            match = DASK_ADDRESS.match(self.dask_scheduler)
+            if not match or not 1 <= int(match.group(2)) <= 65535:
+                raise SettingsError(
+                    f"RUNWAY_DASK_SCHEDULER must be tcp://host:port (or tls://host:port), "
+                    f"got {self.dask_scheduler!r}"
+                )
+        try:
+            extra = shlex.split(self.beam_extra_options)
+        except ValueError as err:
+            raise SettingsError(f"RUNWAY_BEAM_EXTRA_OPTIONS does not parse: {err}") from None
+        for arg in extra:
+            name = arg.lstrip("-").partition("=")[0]
+            if name in OWN_BEAM_OPTIONS:
+                raise SettingsError(
+                    f"RUNWAY_BEAM_EXTRA_OPTIONS sets --{name}: set {OWN_BEAM_OPTIONS[name]} instead"
+                )
 
     # ---- derived paths -------------------------------------------------------------
     @property

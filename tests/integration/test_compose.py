@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runway.settings import settings_from_env
+from runway.settings import DASK_RUNNER, settings_from_env
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +48,8 @@ SERVICES = {
     "airflow-triggerer",
     "airflow-worker",
     "airflow-worker-gpu",
+    "dask-scheduler",
+    "dask-worker",
 }
 AIRFLOW_SERVICES = {s for s in SERVICES if s.startswith("airflow-")}
 PLACEHOLDER = "placeholder-not-a-secret"
@@ -175,6 +177,8 @@ def test_airflow_services_share_one_environment_built_from_the_env_file():
         # the package's own settings accept what the containers get
         settings = settings_from_env({k: str(v) for k, v in env.items()})
         assert settings.profile == "cluster" and settings.sql_url.startswith("postgresql")
+        assert settings.beam_runner == DASK_RUNNER, name  # the feature job on the Dask cluster
+        assert settings.dask_scheduler == "tcp://dask-scheduler:8786", name
     # the admin password reaches airflow-init only
     assert services["airflow-init"]["environment"]["_AIRFLOW_ADMIN_PASSWORD"] == PLACEHOLDER
     others = AIRFLOW_SERVICES - {"airflow-init"}
@@ -190,6 +194,46 @@ def test_workers_share_the_runway_state_volume():
         ]
         assert any(v.startswith("runway-state:/opt/runway/state") for v in volumes), (name, volumes)
     assert "runway-state" in rendered["volumes"]
+
+
+def _command(service: dict) -> str:
+    command = service["command"]
+    return command if isinstance(command, str) else " ".join(command)
+
+
+def test_dask_scheduler_and_workers_run_the_beam_job_on_the_airflow_image():
+    rendered = _render(_compose_bin())
+    services = rendered["services"]
+    scheduler, worker = services["dask-scheduler"], services["dask-worker"]
+    assert re.search(r"^dask scheduler .*--port 8786\b", _command(scheduler))
+    assert "python" in " ".join(scheduler["healthcheck"]["test"])
+    assert "8786" in " ".join(scheduler["healthcheck"]["test"])
+    assert "ports" not in scheduler  # no authentication: the compose network only
+    assert re.search(
+        r"^dask worker tcp://dask-scheduler:8786 .*--nworkers 2 .*--nthreads 1\b",
+        _command(worker),
+    )
+    assert worker["depends_on"]["dask-scheduler"]["condition"] == "service_healthy"
+    # the DoFns import the runway package and read and write the state by path: the workers
+    # run the Airflow workers' image and mount the same volume at the same place
+    airflow_worker = services["airflow-worker"]
+    for service in (scheduler, worker):
+        assert service["image"] == airflow_worker["image"]
+        assert service["build"] == airflow_worker["build"]
+    volumes = [
+        v if isinstance(v, str) else f"{v['source']}:{v['target']}" for v in worker["volumes"]
+    ]
+    assert any(v.startswith("runway-state:/opt/runway/state") for v in volumes), volumes
+    for name in ("airflow-worker", "airflow-worker-gpu"):
+        assert services[name]["depends_on"]["dask-scheduler"]["condition"] == "service_healthy"
+
+
+def test_the_beam_runner_can_be_switched_back_to_the_local_runner(tmp_path):
+    values = {name: PLACEHOLDER for name in SECRETS} | {"RUNWAY_BEAM_RUNNER": "FnApiRunner"}
+    result = _compose_config(_compose_bin(), _write_env(tmp_path / "local.env", values))
+    assert result.returncode == 0, result.stderr
+    env = yaml.safe_load(result.stdout)["services"]["airflow-worker"]["environment"]
+    assert settings_from_env({k: str(v) for k, v in env.items()}).beam_runner == "FnApiRunner"
 
 
 def test_init_migrates_creates_the_gpu_pool_and_sets_the_admin_password(tmp_path):

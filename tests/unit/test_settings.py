@@ -67,3 +67,37 @@ def test_window_gap_policy_is_mark_or_hold():
     assert settings_from_env({"RUNWAY_WINDOW_GAP_POLICY": "hold"}).window_gap_policy == "hold"
     with pytest.raises(SettingsError, match="RUNWAY_WINDOW_GAP_POLICY must be 'mark' or 'hold'"):
         settings_from_env({"RUNWAY_WINDOW_GAP_POLICY": "skip"})
+
+
+def test_the_dask_runner_is_a_short_name_with_a_scheduler():
+    settings = settings_from_env(
+        {"RUNWAY_BEAM_RUNNER": "dask", "RUNWAY_DASK_SCHEDULER": "tcp://dask-scheduler:8786"}
+    )
+    assert settings.beam_runner == "apache_beam.runners.dask.dask_runner.DaskRunner"
+    assert settings.dask_scheduler == "tcp://dask-scheduler:8786"
+    assert Settings().beam_runner == "FnApiRunner"  # the local default is untouched
+    with pytest.raises(SettingsError, match="RUNWAY_BEAM_RUNNER=dask needs RUNWAY_DASK_SCHEDULER"):
+        settings_from_env({"RUNWAY_BEAM_RUNNER": "dask"})
+    with pytest.raises(
+        SettingsError, match="Beam refuses that short name; use RUNWAY_BEAM_RUNNER=dask"
+    ):
+        settings_from_env({"RUNWAY_BEAM_RUNNER": "DaskRunner"})
+
+
+@pytest.mark.parametrize(
+    "address", ["dask-scheduler:8786", "tcp://dask-scheduler", "http://host:8786", "tcp://h:99999"]
+)
+def test_a_malformed_dask_scheduler_is_refused(address):
+    with pytest.raises(SettingsError, match="RUNWAY_DASK_SCHEDULER must be tcp://host:port"):
+        settings_from_env({"RUNWAY_BEAM_RUNNER": "dask", "RUNWAY_DASK_SCHEDULER": address})
+
+
+def test_extra_options_may_not_override_what_has_a_setting():
+    with pytest.raises(SettingsError, match="sets --runner: set RUNWAY_BEAM_RUNNER instead"):
+        settings_from_env({"RUNWAY_BEAM_EXTRA_OPTIONS": "--runner=FlinkRunner"})
+    with pytest.raises(SettingsError, match="set RUNWAY_DASK_SCHEDULER instead"):
+        settings_from_env({"RUNWAY_BEAM_EXTRA_OPTIONS": "--dask_client_address tcp://h:1"})
+    with pytest.raises(SettingsError, match="RUNWAY_BEAM_EXTRA_OPTIONS does not parse"):
+        settings_from_env({"RUNWAY_BEAM_EXTRA_OPTIONS": "--label='unclosed"})
+    with pytest.raises(SettingsError, match="RUNWAY_DASK_CONNECT_TIMEOUT_S must be >= 1"):
+        settings_from_env({"RUNWAY_DASK_CONNECT_TIMEOUT_S": "0"})

@@ -6,6 +6,11 @@ job moves to Flink, Spark or Dataflow by its flags)::
     python -m runway.features.beam_job --start 2026-03-01 --end 2026-03-07 \
         --raw_dir .runway/data/raw --features_dir .runway/data/features --runner FnApiRunner
 
+On a Dask cluster (every worker must see the raw and feature folders at the same paths)::
+
+    ... --runner apache_beam.runners.dask.dask_runner.DaskRunner \
+        --dask_client_address tcp://dask-scheduler:8786
+
 Every element past the parquet read is an Arrow table (a batch), never a single flight. The
 job writes into a staging folder; the driver then swaps each (table, day) partition into place,
 so a partition is replaced whole and a rerun of the same days writes the same bytes.
@@ -33,12 +38,13 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.parquetio import ReadAllFromParquetBatched
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from runway import contracts
 from runway.days import day_range
 from runway.features import compute
 from runway.io import partition_dir, partition_file, replace_dir, write_parquet_atomic
+from runway.settings import DASK_RUNNER, Settings
 
 log = logging.getLogger(__name__)
 FLIGHT_COLUMNS = [
@@ -213,6 +219,7 @@ def _run_locked(
     targets = day_range(start, end)
     staging = features_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
     options = PipelineOptions(pipeline_args or ["--runner=FnApiRunner"])
+    _check_dask(options)
     planes = str(raw_dir / "reference" / "planes.parquet")
     try:
         with beam.Pipeline(options=options) as pipeline:
@@ -256,6 +263,20 @@ def _run_locked(
         shutil.rmtree(staging, ignore_errors=True)
     log.info("features %s..%s: %s", start, end, written)
     return written
+
+
+def _check_dask(options: PipelineOptions) -> None:
+    """On the Dask runner, the scheduler answers and has a worker before anything is staged."""
+    if options.view_as(StandardOptions).runner != DASK_RUNNER:
+        return
+    from apache_beam.runners.dask.dask_runner import DaskOptions
+
+    from runway.features.dask_scheduler import check_scheduler
+
+    dask = options.view_as(DaskOptions)
+    if dask.address:  # without one, Beam starts a LocalCluster in this process
+        timeout = dask.timeout if isinstance(dask.timeout, int) else None
+        check_scheduler(dask.address, timeout or Settings.dask_connect_timeout_s)
 
 
 def main(argv: list[str] | None = None) -> None:

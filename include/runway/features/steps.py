@@ -12,7 +12,7 @@ import logging
 import shlex
 
 from runway.days import RunConfigError, end_of_day_utc
-from runway.settings import Settings
+from runway.settings import DASK_RUNNER, Settings
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,28 @@ def beam_options(settings: Settings, days: list[dt.date]) -> dict:
         "raw_dir": str(settings.raw_dir),
         "features_dir": str(settings.features_dir),
     }
+    if settings.beam_runner == DASK_RUNNER:
+        options["dask_client_address"] = settings.dask_scheduler
+        options["dask_connection_timeout"] = settings.dask_connect_timeout_s
     for arg in shlex.split(settings.beam_extra_options):
         name, _, value = arg.lstrip("-").partition("=")
         options[name] = value or True
     return options
+
+
+def check_beam_runner(settings: Settings) -> dict:
+    """Before the job starts: for the Dask runner, the scheduler answers and has a worker (a
+    clear error names the address otherwise). Other runners are checked by Beam itself."""
+    if settings.beam_runner != DASK_RUNNER:
+        return {"runner": settings.beam_runner}
+    from runway.features.dask_scheduler import check_scheduler
+
+    workers = check_scheduler(settings.dask_scheduler, settings.dask_connect_timeout_s)
+    return {
+        "runner": settings.beam_runner,
+        "dask_scheduler": settings.dask_scheduler,
+        "dask_workers": sorted(workers.values()),
+    }
 
 
 def validate_features(settings: Settings, days: list[dt.date]) -> dict:

@@ -22,6 +22,21 @@ def test_beam_options_name_the_runner_days_and_folders(tmp_path):
         settings.features_dir
     )
     assert options["flink_master"] == "host:8081" and options["streaming"] is True
+    assert "dask_client_address" not in options
+    assert steps.check_beam_runner(settings) == {"runner": "FnApiRunner"}
+
+
+def test_the_dask_runner_gets_its_scheduler_and_timeout(tmp_path):
+    settings = Settings(
+        home=tmp_path,
+        beam_runner="dask",
+        dask_scheduler="tcp://10.0.0.5:8786",
+        dask_connect_timeout_s=7,
+    )
+    options = steps.beam_options(settings, DAYS)
+    assert options["runner"] == "apache_beam.runners.dask.dask_runner.DaskRunner"
+    assert options["dask_client_address"] == "tcp://10.0.0.5:8786"
+    assert options["dask_connection_timeout"] == 7
 
 
 def test_landing_a_day_outside_the_replay_is_refused_with_the_range(tmp_path):
