@@ -272,7 +272,7 @@ class LocalAirflow:
         pids = [int(line) for line in self._read_pids()]
         if self.process is not None and self.process.pid not in pids:
             pids.insert(0, self.process.pid)
-        _stop_groups(pids, STOP_GRACE_S + 30, reap=self.process)
+        _stop_groups(pids, STOP_GRACE_S + 30, reap=(self.process,) if self.process else ())
         if self.embedded_database:
             self.postgres.stop()
         self.pidfile.unlink(missing_ok=True)
@@ -298,8 +298,11 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _stop_groups(pids: list[int], grace: float, reap: subprocess.Popen | None = None) -> None:
-    """SIGTERM every process group in `pids`, SIGKILL the ones still alive after `grace`."""
+def _stop_groups(
+    pids: list[int], grace: float, reap: tuple[subprocess.Popen, ...] = ()
+) -> list[int]:
+    """SIGTERM every process group in `pids`, SIGKILL the ones still alive after `grace`;
+    the groups that needed SIGKILL."""
     alive = []
     for pid in pids:
         try:
@@ -310,8 +313,8 @@ def _stop_groups(pids: list[int], grace: float, reap: subprocess.Popen | None = 
     deadline = time.monotonic() + grace
     while alive and time.monotonic() < deadline:
         time.sleep(0.5)
-        if reap is not None:
-            reap.poll()  # reap a leader that exited, so its group can empty
+        for child in reap:
+            child.poll()  # reap a leader that exited (a zombie keeps its group alive)
         still = []
         for pid in alive:
             try:
@@ -325,6 +328,7 @@ def _stop_groups(pids: list[int], grace: float, reap: subprocess.Popen | None = 
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    return alive
 
 
 class Supervisor:
@@ -386,7 +390,8 @@ class Supervisor:
                 delay = min(30.0, RESTART_DELAY_S * 2 ** min(self.restarts[name], 4))
                 self.next_start[name] = now + delay
                 self.say(f"{name} pid {process.pid} exited with {code}: restart in {delay:.0f} s")
-            elif now >= self.next_start.pop(name):
+            elif now >= self.next_start[name]:
+                del self.next_start[name]
                 self.restarts[name] += 1
                 self.say(f"restarting {name} (restart {self.restarts[name]})")
                 self.spawn(name)
@@ -403,7 +408,11 @@ class Supervisor:
                 self.say(f"supervision round failed: {error!r}")
             time.sleep(1)
         self.say("stopping components")
-        _stop_groups([p.pid for p in self.processes.values()], STOP_GRACE_S)
+        started = time.monotonic()
+        processes = tuple(self.processes.values())
+        killed = _stop_groups([p.pid for p in processes], STOP_GRACE_S, reap=processes)
+        names = [name for name, p in self.processes.items() if p.pid in killed]
+        self.say(f"components stopped in {time.monotonic() - started:.0f} s; SIGKILL: {names}")
         for process in self.processes.values():
             process.poll()
         if self.postgres is not None:
