@@ -102,16 +102,6 @@ def flight_days(
     return [day + dt.timedelta(days=1) for day in run_days(None, None, interval_start)]
 
 
-def training_window(
-    window_start: str | None, window_end: str | None, length: int, last_day: dt.date
-) -> tuple[dt.date, dt.date]:
-    """The explicit window, else the `length` days ending `last_day`."""
-    explicit = explicit_range(window_start, window_end, ("window_start", "window_end"))
-    if explicit is not None:
-        return explicit
-    return last_day - dt.timedelta(days=length - 1), last_day
-
-
 def as_strings(days: list[dt.date]) -> list[str]:
     """Days as ISO strings, for XCom."""
     return [day.isoformat() for day in days]

@@ -72,17 +72,17 @@ def test_run_days_refuse_with_the_param_named(start, end, interval, message):
         days.run_days(start, end, interval)
 
 
-def test_training_window():
-    last = dt.date(2026, 6, 30)
-    assert days.training_window(None, None, 42, last) == (dt.date(2026, 5, 20), last)
-    assert days.training_window("2026-05-01", "2026-05-31", 42, last) == (
+def test_explicit_window_names_its_params():
+    names = ("window_start", "window_end")
+    assert days.explicit_range(None, None, names) is None
+    assert days.explicit_range("2026-05-01", "2026-05-31", names) == (
         dt.date(2026, 5, 1),
         dt.date(2026, 5, 31),
     )
     with pytest.raises(RunConfigError, match="'window_start' and 'window_end' go together"):
-        days.training_window("2026-05-01", None, 42, last)
+        days.explicit_range("2026-05-01", None, names)
     with pytest.raises(RunConfigError, match="'window_end' .* is before 'window_start'"):
-        days.training_window("2026-05-31", "2026-05-01", 42, last)
+        days.explicit_range("2026-05-31", "2026-05-01", names)
 
 
 def test_of_run_reads_the_params_and_the_interval_as_a_dag_task_does():
