@@ -3,7 +3,9 @@
 `POST /api/v2/dags/{dag_id}/dagRuns` is read before Airflow handles it; its conf is checked by
 `runway.run_conf.problems` against the params of the DAG's latest serialized version, and a
 conf with an unknown key or a reversed window is answered 400 naming the key, before any run is
-created. Every other request passes untouched (a pure ASGI middleware: the body is replayed).
+created. The check speaks only to a caller who may trigger that DAG (the same JWT and the same
+authorization as the trigger route): any other request is passed on untouched, so Airflow
+answers it 401/403 as before. A pure ASGI middleware: the body it reads is replayed.
 """
 
 from __future__ import annotations
@@ -41,6 +43,33 @@ def trigger_problems(dag_id: str, body: bytes) -> list[str]:
     return problems(dag_id, payload["conf"], params)
 
 
+async def _may_trigger(scope, dag_id: str) -> bool:
+    """Whether the request's bearer token (or UI cookie) is a user allowed to trigger `dag_id`."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
+    from airflow.api_fastapi.auth.managers.models.resource_details import (
+        DagAccessEntity,
+        DagDetails,
+    )
+    from airflow.api_fastapi.core_api.security import resolve_user_from_token
+    from starlette.requests import Request
+
+    request = Request(scope)
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        token = request.cookies.get(COOKIE_NAME_JWT_TOKEN)
+    try:
+        user = await resolve_user_from_token(token)
+    except Exception:  # noqa: BLE001 - no valid user: Airflow answers the request itself
+        return False
+    return get_auth_manager().is_authorized_dag(
+        method="POST",
+        access_entity=DagAccessEntity.RUN,
+        details=DagDetails(id=dag_id),
+        user=user,
+    )
+
+
 class RunConfCheck:
     """ASGI middleware: a trigger whose conf has problems is answered 400, with them listed."""
 
@@ -65,7 +94,9 @@ class RunConfCheck:
                 break
         from starlette.concurrency import run_in_threadpool
 
-        found = await run_in_threadpool(trigger_problems, match["dag_id"], body)
+        found = []
+        if await _may_trigger(scope, match["dag_id"]):
+            found = await run_in_threadpool(trigger_problems, match["dag_id"], body)
         if found:
             from starlette.responses import JSONResponse
 

@@ -227,6 +227,14 @@ def test_every_secret_is_owner_only(airflow):
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700, path.parent
 
 
+def test_the_conf_check_answers_only_who_may_trigger(airflow, token):
+    url = f"{airflow.url}/api/v2/dags/training_pipeline/dagRuns"
+    bad = {"logical_date": None, "conf": {"n_trial": 3}}
+    assert requests.post(url, json=bad, timeout=30).status_code == 401
+    viewer = airflow.client("viewer")
+    assert viewer.session.post(url, json=bad, timeout=30).status_code == 403
+
+
 def test_a_killed_component_is_restarted(airflow):
     killed = airflow.components()["scheduler"]["pid"]
     os.killpg(killed, signal.SIGKILL)
