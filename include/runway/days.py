@@ -102,6 +102,20 @@ def flight_days(
     return [day + dt.timedelta(days=1) for day in run_days(None, None, interval_start)]
 
 
+def require_days(days: list[dt.date], step: str) -> list[dt.date]:
+    """`days` as a step is given them: at least one, oldest first, none twice; else
+    RunConfigError naming the step and what is wrong."""
+    if not days:
+        raise RunConfigError(f"{step} was given no days: give at least one (start..end)")
+    for earlier, later in zip(days, days[1:], strict=False):
+        if later <= earlier:
+            raise RunConfigError(
+                f"{step} needs its days in order, oldest first, each once: "
+                f"{later} comes after {earlier}"
+            )
+    return days
+
+
 def as_strings(days: list[dt.date]) -> list[str]:
     """Days as ISO strings, for XCom."""
     return [day.isoformat() for day in days]

@@ -93,3 +93,14 @@ def test_of_run_reads_the_params_and_the_interval_as_a_dag_task_does():
     assert (
         days.of_run(explicit) == days.of_run(explicit, flights=True) == ["2026-07-01", "2026-07-02"]
     )
+
+
+def test_require_days_names_the_step_and_what_is_wrong():
+    june = [dt.date(2026, 6, 1), dt.date(2026, 6, 2)]
+    assert days.require_days(june, "land") == june
+    with pytest.raises(RunConfigError, match="land was given no days"):
+        days.require_days([], "land")
+    with pytest.raises(RunConfigError, match="materialize needs its days in order"):
+        days.require_days(june[::-1], "materialize")
+    with pytest.raises(RunConfigError, match="2026-06-01 comes after 2026-06-01"):
+        days.require_days([june[0], june[0]], "materialize")
