@@ -64,8 +64,12 @@ def _as_postgres_user() -> list[str]:
     unshare = shutil.which("unshare")
     if unshare is None:
         raise RuntimeError("PostgreSQL refuses root, and `unshare` (util-linux) is missing")
-    nobody = pwd.getpwnam("nobody")
-    return [unshare, "--user", f"--map-user={nobody.pw_uid}", f"--map-group={nobody.pw_gid}"]
+    try:
+        nobody = pwd.getpwnam("nobody")
+        uid, gid = nobody.pw_uid, nobody.pw_gid
+    except KeyError:
+        uid = gid = 65534  # the overflow id, "nobody" on Linux
+    return [unshare, "--user", f"--map-user={uid}", f"--map-group={gid}"]
 
 
 class LocalPostgres:
