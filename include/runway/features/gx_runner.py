@@ -18,7 +18,9 @@ from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
+from runway.features import data_docs
 from runway.features.suites import Expectation
+from runway.settings import WEB_ASSETS_DIR
 
 log = logging.getLogger(__name__)
 DOCS_INDEX_LIMIT = 200  # validation runs the Data Docs index lists, newest data day first
@@ -175,6 +177,16 @@ def run(
         log.exception("could not build GX Data Docs under %s", docs_dir)
         return failures, None, pages
     for table, result_id in result_ids.items():
-        urls = context.get_docs_sites_urls(resource_identifier=result_id, site_name="runway")
-        pages[table] = unquote(urlparse(urls[0]["site_url"]).path) if urls else ""
+        pages[table] = _page(context, result_id)
+    built = [docs_dir / "index.html", *pages.values(), *(_page(context, s) for s in suite_ids)]
+    try:
+        data_docs.vendor(docs_dir, WEB_ASSETS_DIR, [Path(p) for p in built if p])
+    except data_docs.WebAssetsMissing as error:  # the docs stay, loading their CDN files
+        log.error("GX Data Docs under %s need the internet to render: %s", docs_dir, error)
     return failures, docs_dir / "index.html", pages
+
+
+def _page(context, resource_id) -> str:
+    """The file of a resource's page in the Runway site ("" if it has none)."""
+    urls = context.get_docs_sites_urls(resource_identifier=resource_id, site_name="runway")
+    return unquote(urlparse(urls[0]["site_url"]).path) if urls else ""
