@@ -91,13 +91,20 @@ class WebAssetsMissing(FileNotFoundError):
 
 
 def _check_assets(assets_dir: Path) -> None:
-    missing = [f for f in sorted(set(CDN_FILES.values())) if not (assets_dir / f).is_file()]
-    if not (assets_dir / "PINS").is_file() or missing:
-        what = f"{len(missing)} of its files ({missing[0]}, ...)" if missing else "its PINS file"
-        raise WebAssetsMissing(
-            f"the Data Docs web assets under {assets_dir} lack {what}: run "
-            f"`bash {ENSURE_SCRIPT}` (make install runs it) to fetch them"
-        )
+    if not assets_dir.is_dir():
+        what = "there is no folder"
+    else:
+        missing = [f for f in sorted(set(CDN_FILES.values())) if not (assets_dir / f).is_file()]
+        if missing:
+            what = f"{len(missing)} files are missing ({missing[0]}, ...) from"
+        elif not (assets_dir / "PINS").is_file():
+            what = "the PINS file is missing from"
+        else:
+            return
+    raise WebAssetsMissing(
+        f"Data Docs web assets: {what} {assets_dir}: run `bash {ENSURE_SCRIPT}` "
+        "(make install runs it) to fetch them"
+    )
 
 
 def copy_assets(site: Path, assets_dir: Path) -> bool:

@@ -92,10 +92,17 @@ def test_missing_assets_name_the_script(site, tmp_path):
     partial = tmp_path / "runway-web"
     shutil.copytree(WEB_ASSETS_DIR, partial)
     (partial / "jquery" / "dist" / "jquery.min.js").unlink()
-    with pytest.raises(data_docs.WebAssetsMissing, match="scripts/ensure_web_assets.sh"):
+    with pytest.raises(
+        data_docs.WebAssetsMissing,
+        match=r"jquery/dist/jquery\.min\.js.*run `bash scripts/ensure_web_assets\.sh`",
+    ):
         data_docs.vendor(tmp_path / "site", partial)
-    with pytest.raises(data_docs.WebAssetsMissing, match="ensure_web_assets.sh.*to fetch them"):
+    with pytest.raises(
+        data_docs.WebAssetsMissing,
+        match="no folder .*nowhere: run `bash scripts/ensure_web_assets.sh`",
+    ):
         data_docs.vendor(tmp_path / "site", tmp_path / "nowhere")
+    assert not (tmp_path / "site" / data_docs.VENDOR).exists()
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
