@@ -5,10 +5,12 @@
 # (runway.features.data_docs copies them beside each site and rewrites the pages' links).
 # Fetched with `npm pack` from the npm registry, only when the pins below changed;
 # idempotent and quiet, it prints one line saying what it did.
+#   scripts/ensure_web_assets.sh [FOLDER]   FOLDER: elsewhere than the venv (the Dockerfile's
+#   node stage); Python finds the folder at <sys.prefix>/share/runway-web.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-target="$repo/.venv/share/runway-web"
+target="${1:-$repo/.venv/share/runway-web}"
 
 # package            exact version  files and folders taken from its tarball (under package/)
 # The templates ask for vega@5, vega-lite@5 and vega-embed@6 (floating): the newest of each
@@ -35,12 +37,13 @@ if ! command -v npm >/dev/null 2>&1; then
     echo "ensure_web_assets: npm is missing: install it (Debian: apt-get install npm) and rerun" >&2
     exit 1
 fi
-if [ ! -d "$repo/.venv" ]; then
+if [ $# -eq 0 ] && [ ! -d "$repo/.venv" ]; then
     echo "ensure_web_assets: no virtualenv at $repo/.venv: run make install first" >&2
     exit 1
 fi
 
-work="$(mktemp -d "$repo/.venv/share.runway-web.XXXXXX")"
+mkdir -p "$(dirname "$target")"
+work="$(mktemp -d "$(dirname "$target")/.runway-web.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/packs" "$work/site"
 log="$work/npm.log"
@@ -68,7 +71,6 @@ done <<<"$PINS"
 printf '%s' "$PINS" >"$work/site/PINS"
 
 # swap the whole folder in: readers see the old set or the new one, never half of it
-mkdir -p "$(dirname "$target")"
 if [ -e "$target" ]; then
     mv "$target" "$work/old"
 fi
