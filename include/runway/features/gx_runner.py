@@ -5,7 +5,8 @@ rooted at `docs_dir` (`<docs_dir>/index.html`); each run is a page under
 `<docs_dir>/validations/<suite>/<run>/...`, each suite one under `expectations/`. The suites
 and validation results behind the site are kept as JSON under `<docs_dir>/store/`, so the
 index lists the latest runs (`DOCS_INDEX_LIMIT`). A rerun with the same name overwrites its
-results and pages.
+results and pages. The pages a build writes are then made to render offline
+(`runway.features.data_docs`: GX's CDN scripts and styles, copied under `<docs_dir>/_vendor/`).
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ def _flights(day: dt.date) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
+    assert (WEB_ASSETS_DIR / "PINS").is_file(), "run `bash scripts/ensure_web_assets.sh`"
     docs = tmp_path_factory.mktemp("gx") / "raw"
     suite = {
         "flights": [
@@ -105,9 +106,10 @@ def test_missing_assets_name_the_script(site, tmp_path):
     assert not (tmp_path / "site" / data_docs.VENDOR).exists()
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
 def test_index_renders_offline_in_chromium(site):
     from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.exists(), f"no browser at {CHROMIUM}: apt-get install chromium"
 
     refused: list[str] = []
 
