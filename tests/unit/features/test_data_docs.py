@@ -4,7 +4,8 @@ One site is built once per module through `gx_runner.run` (as both gates call it
 real flights of two days, one passing and one failing its suite. Its pages must reference no
 remote script or stylesheet, every local file they reference must exist, and Debian's Chromium,
 with every request but file:// refused, must draw the index's table of runs (bootstrap-table
-draws it from JavaScript: with its scripts missing the page is blank). The screenshot is kept
+draws it from JavaScript: with its scripts missing the page is blank), then follow a run's link
+to its page. Both screenshots (index.png, validation.png) are kept
 under .runway/test-artifacts/gx/.
 """
 
@@ -133,6 +134,11 @@ def test_index_renders_offline_in_chromium(site):
             rows.first.wait_for(timeout=15000)
             texts = rows.all_inner_texts()
             page.screenshot(path=str(ARTIFACTS / "index.png"), full_page=True)
+            # a run's own page, from the index's link: its expectations' table, offline too
+            page.locator("table.table tbody tr").first.click()
+            page.wait_for_url("**/validations/**")
+            page.locator("table.table tbody tr").first.wait_for(timeout=15000)
+            page.screenshot(path=str(ARTIFACTS / "validation.png"), full_page=True)
         finally:
             browser.close()
     assert not errors, errors
