@@ -1,12 +1,12 @@
 """Data Docs render offline: a real site built by the gates' GX path loads nothing from a CDN.
 
-One site is built once per module through `gx_runner.run` (as both gates call it) on a few
-real flights of two days, one passing and one failing its suite. Its pages must reference no
-remote script or stylesheet, every local file they reference must exist, and Debian's Chromium,
-with every request but file:// refused, must draw the index's table of runs (bootstrap-table
-draws it from JavaScript: with its scripts missing the page is blank), then follow a run's link
-to its page. Both screenshots (index.png, validation.png) are kept
-under .runway/test-artifacts/gx/.
+One site is built once per module through `gx_runner.run` (as both gates call it) on forty
+real flights of each of two days, each run failing one of its suite's two expectations. Its
+pages must reference no remote script, stylesheet or image, every local file they reference
+must exist, and Debian's Chromium, with every request but file:// refused, must draw the
+index's table of runs (bootstrap-table draws it from JavaScript: without its scripts the page
+is blank), then follow a run's link to its page. Both screenshots (index.png, validation.png)
+are kept under .runway/test-artifacts/gx/.
 """
 
 from __future__ import annotations
