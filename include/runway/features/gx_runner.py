@@ -184,6 +184,8 @@ def run(
         data_docs.vendor(docs_dir, WEB_ASSETS_DIR, [Path(p) for p in built if p])
     except data_docs.WebAssetsMissing as error:  # the docs stay, loading their CDN files
         log.error("GX Data Docs under %s need the internet to render: %s", docs_dir, error)
+    except Exception:  # as with the build: never in the way of the gate's verdict
+        log.exception("could not make the GX Data Docs under %s render offline", docs_dir)
     return failures, docs_dir / "index.html", pages
 
 
