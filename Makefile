@@ -11,6 +11,7 @@ ENV := source scripts/env.sh &&
 
 install: $(VENV)/.installed
 	@bash scripts/ensure_system_packages.sh
+	@bash scripts/ensure_web_assets.sh
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -16,11 +16,15 @@ import math
 import os
 import re
 import shlex
+import sys
 import typing
 from pathlib import Path
 from typing import Literal
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The browser assets GX Data Docs load from CDNs, put there by scripts/ensure_web_assets.sh
+# (inside the virtualenv: `make install` keeps it, cleaning the checkout does not touch it).
+WEB_ASSETS_DIR = Path(sys.prefix) / "share" / "runway-web"
 PROFILES = ("local", "cluster")
 # Short names for RUNWAY_BEAM_RUNNER, beside Beam's own (FnApiRunner, FlinkRunner, ...). Beam
 # knows its Dask runner only by its full path: the short name `DaskRunner` is refused.
