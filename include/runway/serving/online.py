@@ -48,6 +48,21 @@ class FlightFeatures:
     refusals: list[Refusal]
 
 
+USE, MISSING, AHEAD = "use", "missing", "ahead"
+
+
+def row_rule(stamp: dt.datetime | None, at: dt.datetime, ttl: dt.timedelta) -> str:
+    """What the point-in-time join does with a key's row stamped `stamp` for an entity at
+    `at`: USE it (stamp <= at <= stamp + ttl), MISSING (no row, or older than the TTL), or
+    AHEAD (newer than `at`: offline would take an older row, which the online store no
+    longer has)."""
+    if stamp is None:
+        return MISSING
+    if stamp > at:
+        return AHEAD
+    return USE if stamp + ttl >= at else MISSING
+
+
 def entity_values(row: FlightRow) -> dict[str, object]:
     """The flight's entity keys, as `entities.entity_rows` builds them for batch scoring."""
     return {
@@ -120,13 +135,14 @@ class OnlineFeatures:
             for i, entity in enumerate(entities):
                 stamp, features = per_key[tuple(entity[k] for k in view.keys)]
                 at = moments[i]
-                if stamp is not None and stamp > at:
+                rule = row_rule(stamp if features else None, at, view.ttl)
+                if rule == AHEAD:
                     refused.setdefault(i, _too_late(i, rows[i], stamp))
                     continue
                 if view.name == ANCHOR_VIEW and (stamp is None or stamp < at):
                     refused.setdefault(i, _not_yet(i, rows[i], stamp))
                     continue
-                if stamp is None or features is None or stamp + view.ttl < at:
+                if rule == MISSING:
                     stamps[i][view.name] = None  # no row, or older than the view's TTL
                     continue
                 stamps[i][view.name] = stamp
