@@ -48,7 +48,7 @@ mlflow: install  ## the MLflow UI on http://127.0.0.1:5000 over the local tracki
 	$(ENV) $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.runway/mlflow.db --host 127.0.0.1 --port 5000
 
 serve: install  ## the online endpoint on http://127.0.0.1:8090 (bearer key in .runway/serving/api_key)
-	$(ENV) $(BIN)/python -c "from runway.serving import steps; from runway.settings import load_settings; raise SystemExit(steps.serve(load_settings()))"
+	$(ENV) $(BIN)/python -m runway.serving
 
 lock:  ## recompile requirements.txt from requirements.in in a scratch venv
 	rm -rf /tmp/runway-lock && $(PYTHON) -m venv /tmp/runway-lock
