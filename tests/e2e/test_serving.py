@@ -213,7 +213,12 @@ def test_each_bad_request_is_refused_naming_its_field(service, day_flights):
             "flights[0].origin",
             "unknown departure",
         ),
-        ({"flights": [good, _variant(good, dest="XYZ")]}, 422, "flights[1].dest", "no route"),
+        (
+            {"flights": [good, _variant(good, dest="XYZ", flight=9999)]},
+            422,
+            "flights[1].dest",
+            "no route",
+        ),
         ({"flights": [_variant(good, origin=...)]}, 422, "flights[0].origin", "required"),
         ({"flights": [_variant(good, flight="UA1545")]}, 422, "flights[0].flight", "integer"),
         (
