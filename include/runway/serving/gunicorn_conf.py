@@ -14,6 +14,9 @@ keepalive = 5
 preload_app = True  # the master imports Feast, MLflow and the boosters once; workers fork
 # from it (a replaced worker is up in seconds) and open their store and model themselves
 max_requests = 0  # no recycling: a worker keeps its loaded model and open store
+# gunicorn 26's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl):
+# several services on one machine (tests, bench, demo) would take it from each other
+control_socket_disable = True
 accesslog = None  # the app logs one structured line per prediction call
 
 

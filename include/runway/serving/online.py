@@ -132,8 +132,10 @@ class OnlineFeatures:
                 list(view.features),
             )
             per_key = dict(zip(distinct, found, strict=True))
+            converted: dict[tuple, np.ndarray] = {}  # each distinct key's values, once
             for i, entity in enumerate(entities):
-                stamp, features = per_key[tuple(entity[k] for k in view.keys)]
+                key = tuple(entity[k] for k in view.keys)
+                stamp, features = per_key[key]
                 at = moments[i]
                 rule = row_rule(stamp if features else None, at, view.ttl)
                 if rule == AHEAD:
@@ -146,9 +148,11 @@ class OnlineFeatures:
                     stamps[i][view.name] = None  # no row, or older than the view's TTL
                     continue
                 stamps[i][view.name] = stamp
-                for j, name in enumerate(view.features):
-                    proto = features.get(name)
-                    values[i, column + j] = np.nan if proto is None else _value(proto)
+                if key not in converted:
+                    converted[key] = np.array(
+                        [_value(features[n]) if n in features else np.nan for n in view.features]
+                    )
+                values[i, column : column + len(view.features)] = converted[key]
             column += len(view.features)
         refusals = [refused[i] for i in sorted(refused)]
         return FlightFeatures(values, self.names, stamps, refusals)
