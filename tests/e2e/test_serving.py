@@ -2,8 +2,9 @@
 champion and Feast store (`tests/integration/_model_world`), asked over HTTP as the
 operations app asks it.
 
-- its answers for a day's flights equal batch scoring's for the same flights and version,
-  the plane rows past their TTL left out as the offline join leaves them;
+- its answers for a day's flights equal batch scoring's for the same flights and version;
+- a plane row exactly at the TTL is used and one a microsecond older is not, as offline,
+  while Feast's own online read returns both;
 - a promotion swaps the version under load with no failed request;
 - 401 without the key; each bad request refused naming its field;
 - kill -9 of one worker under load: the service keeps answering;
@@ -30,6 +31,7 @@ import pytest
 import sqlalchemy as sa
 
 from runway import registry, sql
+from runway.features import store as feature_store
 from runway.local_airflow import free_port
 from runway.scoring import batch as scoring
 from runway.scoring.steps import score
@@ -187,6 +189,44 @@ def test_answers_equal_batch_scoring_for_a_day(world, service, day_flights):
         [online[i] for i in ids], [batch[i] for i in ids], rtol=0, atol=1e-12
     )
     print(f"\n{len(ids)} flights equal to batch scoring; {len(plane_missing)} without plane rows")
+
+
+def test_a_plane_row_past_its_ttl_is_left_out_as_offline(world, service, day_flights):
+    """Two planes written to the online store: one stamped exactly the TTL before the flight's
+    prediction time (the offline join still uses it), one a microsecond older (it does not).
+    Feast's own online read returns both; the service uses only the first."""
+    from runway import contracts
+    from runway.days import prediction_time
+
+    at = prediction_time(DAY)
+    ttl = dt.timedelta(days=world.settings.feature_ttl_days)
+    stamps = {"NTTLIN": at - ttl, "NTTLOUT": at - ttl - dt.timedelta(microseconds=1)}
+    table = next(t for t in contracts.ENTITY_TABLES if t.name == "plane_stats")
+    rows = pd.DataFrame(
+        {
+            "tailnum": list(stamps),
+            **{name: [1.0, 1.0] for name in table.features},
+            contracts.EVENT_TIMESTAMP: pd.to_datetime(list(stamps.values()), utc=True),
+        }
+    ).astype(
+        {
+            n: "int64"
+            for n in table.features
+            if "_flights_" in n or n.endswith(("_year", "_seats", "_engines"))
+        }
+    )
+    world.store.write_to_online_store("plane_stats", rows)
+    keys = [
+        {"carrier": "UA", "origin": "EWR", "route": "EWR-ORD", "hour": 8, "tailnum": t}
+        for t in stamps
+    ]
+    assert feature_store.online_features(world.store, keys)["plane_year"].tolist() == [1.0, 1.0]
+    flights = [{**day_flights[0], "tailnum": t, "flight": 9000 + i} for i, t in enumerate(stamps)]
+    with httpx.Client() as client:
+        answer = _post(client, service, {"flights": flights})
+    assert answer.status_code == 200, answer.text
+    used = [p["features_as_of"]["plane_stats"] for p in answer.json()["predictions"]]
+    assert used == [stamps["NTTLIN"].isoformat(), None]
 
 
 # ---- refusals -----------------------------------------------------------------------------------
