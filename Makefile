@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ENV := source scripts/env.sh &&
 
-.PHONY: install demo replay test lint bench lock airflow stop credentials mlflow clean
+.PHONY: install demo replay test lint bench lock airflow stop credentials mlflow serve clean
 
 install: $(VENV)/.installed
 	@bash scripts/ensure_system_packages.sh
@@ -47,6 +47,9 @@ credentials:  ## show this installation's generated Airflow passwords
 
 mlflow: install  ## the MLflow UI on http://127.0.0.1:5000 over the local tracking store
 	$(ENV) $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.runway/mlflow.db --host 127.0.0.1 --port 5000
+
+serve: install  ## the online endpoint on http://127.0.0.1:8090 (bearer key in .runway/serving/api_key)
+	$(ENV) $(BIN)/python -m runway.serving
 
 lock:  ## recompile requirements.txt from requirements.in in a scratch venv
 	rm -rf /tmp/runway-lock && $(PYTHON) -m venv /tmp/runway-lock

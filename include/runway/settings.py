@@ -86,6 +86,23 @@ class RetrainPolicy:
 
 
 @dataclasses.dataclass(frozen=True)
+class ServingSettings:
+    """The online endpoint (`runway.serving`): where it listens, how many workers, its bounds.
+
+    The bearer key is generated once per installation under `home` (`Settings.serving_key_file`)
+    unless `api_key` is given (the cluster passes one from its secrets)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8090
+    workers: int = 2  # uvicorn worker processes under gunicorn
+    max_flights: int = 100  # flights in one call; more is refused naming the field
+    poll_seconds: float = 2.0  # how often each worker asks the registry where the alias points
+    log_batch_rows: int = 500  # the served-predictions writer flushes at this many rows ...
+    log_flush_seconds: float = 1.0  # ... or this often, whichever comes first
+    api_key: str = ""  # empty: the per-installation key file
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     profile: Literal["local", "cluster"] = "local"
     home: Path = REPO_ROOT / ".runway"  # all state of the local profile lives below it
@@ -131,6 +148,7 @@ class Settings:
 
     gate: GateThresholds = GateThresholds()
     retrain: RetrainPolicy = RetrainPolicy()
+    serving: ServingSettings = ServingSettings()
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -165,6 +183,13 @@ class Settings:
             (None, "drift_sample_rows", 1, None),
             (None, "monitor_window_days", 1, None),
             (None, "dask_connect_timeout_s", 1, None),
+            (None, "feature_ttl_days", 1, None),
+            ("serving", "port", 1, 65535),
+            ("serving", "workers", 1, 64),
+            ("serving", "max_flights", 1, 10000),
+            ("serving", "poll_seconds", 0.1, 3600.0),
+            ("serving", "log_batch_rows", 1, None),
+            ("serving", "log_flush_seconds", 0.01, 60.0),
         ):
             value = getattr(getattr(self, group) if group else self, name)
             if not (low <= value and (high is None or value <= high)):  # NaN fails too
@@ -281,6 +306,15 @@ class Settings:
         if self.profile == "cluster":
             return self.postgres_url
         return f"sqlite:///{self.home / 'runway.db'}"
+
+    @property
+    def serving_dir(self) -> Path:
+        """The serving service's state: its key file, its Prometheus multiprocess folder."""
+        return self.home / "serving"
+
+    @property
+    def serving_key_file(self) -> Path:
+        return self.serving_dir / "api_key"
 
     @property
     def replay_shift(self) -> dt.timedelta:

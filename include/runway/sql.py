@@ -1,4 +1,5 @@
-"""The SQL tables scoring and monitoring write: `predictions` and `monitoring_metrics`.
+"""The SQL tables scoring, monitoring and serving write: `predictions`, `monitoring_metrics`
+and `served_predictions`.
 
 SQLite in the local profile, Postgres on the cluster, one code path (SQLAlchemy Core). Every
 write is an upsert by primary key inside one transaction, so a task that reruns for the same
@@ -39,6 +40,20 @@ monitoring_metrics = sa.Table(
     sa.Column("value", sa.Float, nullable=True),  # NULL: undefined that day (e.g. one class)
     sa.Column("run_id", sa.String(250), nullable=False),
     sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+served_predictions = sa.Table(
+    "served_predictions",
+    metadata,
+    sa.Column("request_id", sa.String(64), primary_key=True),  # one per HTTP call
+    sa.Column("flight_id", sa.String(64), primary_key=True),  # as `predictions.flight_id`
+    sa.Column("flight_date", sa.Date, nullable=False, index=True),  # local date of departure
+    sa.Column("model_version", sa.Integer, nullable=False),  # the version that answered
+    sa.Column("score", sa.Float, nullable=False),  # probability of `contracts.LABEL`
+    sa.Column("latency_ms", sa.Float, nullable=False),  # the call's time in the service
+    sa.Column("served_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("arm", sa.String(64), nullable=True),  # an experiment's arm; NULL: the champion
+    sa.Column("experiment_id", sa.String(64), nullable=True),  # NULL outside experiments
 )
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
