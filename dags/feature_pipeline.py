@@ -85,9 +85,10 @@ def feature_pipeline():
     @task(multiple_outputs=False, retries=0)
     def validate_raw(days: list[str]) -> dict:
         """Raw gate (Great Expectations): a failing day is quarantined whole and fails the run."""
+        from runway import links
         from runway.features.steps import validate_raw as gate
 
-        return gate(_settings(), _days(days))
+        return links.gate_with_docs(get_current_context(), _settings(), gate, _days(days))
 
     @task
     def build_features(days: list[str]) -> str:
@@ -113,9 +114,10 @@ def feature_pipeline():
     def validate_features(days: list[str]) -> dict:
         """Feature gate (Great Expectations) on the days' feature partitions; days whose windows
         hold a quarantined raw day are named in the result (`window_gaps`) or held."""
+        from runway import links
         from runway.features.steps import validate_features as gate
 
-        return gate(_settings(), _days(days))
+        return links.gate_with_docs(get_current_context(), _settings(), gate, _days(days))
 
     @task(multiple_outputs=False, outlets=[FEATURES])
     def materialize_features(days: list[str]) -> dict:

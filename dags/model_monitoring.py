@@ -71,15 +71,20 @@ def model_monitoring():
     def monitor_days(days: list[str]) -> dict:
         """Drift, prediction drift and realized performance of each day into
         `monitoring_metrics`."""
+        from runway import links
         from runway.days import from_strings
         from runway.monitoring.steps import monitor
         from runway.settings import load_settings
 
         context = get_current_context()
         computed_at = context.get("data_interval_end") or context["dag_run"].run_after
-        return monitor(
-            load_settings(), from_strings(days), run_id=context["run_id"], computed_at=computed_at
+        settings = load_settings()
+        summary = monitor(
+            settings, from_strings(days), run_id=context["run_id"], computed_at=computed_at
         )
+        newest = summary["reports"][-1] if summary["reports"] else None
+        links.files(context, settings.reports_dir, settings.gx_dir, Drift_report=newest)
+        return summary
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def decide_retraining(summary: dict) -> dict | None:

@@ -25,6 +25,15 @@ from runway.days import LOCAL_TZ
 MODEL = Asset(name="model", uri="runway://models/flight_delay")
 
 
+def _actor(context) -> str:
+    """Who asked: the user Airflow authenticated for the trigger (the Runway view's actions
+    trigger as the signed-in user), with the caller's own `actor` label when it gave one."""
+    run = context["dag_run"]
+    user = getattr(run, "triggering_user_name", None) or f"airflow:{context['run_id']}"
+    label = run.conf.get("actor")
+    return f"{user} ({label})" if label else user
+
+
 @dag(
     dag_id="model_promotion",
     doc_md=__doc__,
@@ -68,7 +77,7 @@ def model_promotion():
 
         context = get_current_context()
         params = context["params"]
-        actor = context["dag_run"].conf.get("actor") or f"airflow:{context['run_id']}"
+        actor = _actor(context)
         moment = context.get("data_interval_end") or context["dag_run"].run_after
         return promote(
             load_settings(), params["version"], params["reason"], actor, moment,

@@ -19,6 +19,15 @@ from runway.days import LOCAL_TZ
 MODEL = Asset(name="model", uri="runway://models/flight_delay")
 
 
+def _actor(context) -> str:
+    """Who asked: the user Airflow authenticated for the trigger (the Runway view's actions
+    trigger as the signed-in user), with the caller's own `actor` label when it gave one."""
+    run = context["dag_run"]
+    user = getattr(run, "triggering_user_name", None) or f"airflow:{context['run_id']}"
+    label = run.conf.get("actor")
+    return f"{user} ({label})" if label else user
+
+
 @dag(
     dag_id="model_rollback",
     doc_md=__doc__,
@@ -56,7 +65,7 @@ def model_rollback():
 
         context = get_current_context()
         params, settings = context["params"], load_settings()
-        actor = context["dag_run"].conf.get("actor") or f"airflow:{context['run_id']}"
+        actor = _actor(context)
         change = rollback(
             params["version"],
             params["reason"],

@@ -38,9 +38,10 @@ def _train(family: str, data: dict) -> dict:
     params = _params()
     if family not in params["families"] and family != "logreg":
         raise AirflowSkipException(f"{family} not in params 'families' {params['families']}")
+    from runway import links
     from runway.training.steps import train_family
 
-    return train_family(
+    result = train_family(
         _settings(),
         family,
         data["path"],
@@ -52,6 +53,8 @@ def _train(family: str, data: dict) -> dict:
         trigger=params["reason"],
         evidence=params["evidence"],
     )
+    links.publish(get_current_context(), {"MLflow run": links.mlflow_run_url(result["run_id"])})
+    return result
 
 
 @dag(
@@ -204,9 +207,13 @@ def training_pipeline():
         context = get_current_context()
         candidates = context["ti"].xcom_pull(task_ids=families)  # skipped families give None
         params = context["params"]
-        return gate_best(
+        from runway import links
+
+        verdict = gate_best(
             _settings(), list(candidates), data["path"], params["test_days"], params["valid_days"]
         )
+        links.publish(context, verdict["links"])
+        return verdict
 
     @task(multiple_outputs=False, outlets=[MODEL])
     def promote_model(verdict: dict) -> dict:
