@@ -10,6 +10,25 @@ Then the retraining decision: drift past its threshold for several consecutive d
 realized AUC down by more than the allowed drop against the champion's test AUC, outside the
 cooldown after the champion's training and while no training runs, triggers
 `training_pipeline` with the reason and the evidence as its conf.
+
+**Runs** daily at 02:00 New York time, for its data interval's day; or on demand.
+
+**Params** (each checked at trigger time; an unknown key is refused):
+
+* `start`: first monitored day (YYYY-MM-DD); empty: the run's own day
+* `end`: last monitored day, inclusive; empty: `start`
+* `allow_retraining`: whether a fired signal may trigger `training_pipeline`
+
+**Assets**: none produced; it may trigger `training_pipeline` with its evidence as conf.
+
+**Evidence in the UI**: `monitor_days` links the newest **Drift report**.
+
+**Trigger** (`$AIRFLOW`, `$TOKEN` and `H` as in the README's REST section):
+
+```bash
+curl -s "${H[@]}" -X POST $AIRFLOW/api/v2/dags/model_monitoring/dagRuns \\
+  -d '{"logical_date": null, "conf": {"start": "2026-03-23", "allow_retraining": false}}'
+```
 """
 
 from __future__ import annotations

@@ -9,6 +9,21 @@ Manual only: trigger it from the UI's form or the REST API with `version` and `r
 A version that fails the re-run checks is refused, the failed checks named in the task log;
 the champion is unchanged. Batch scoring picks a new champion up on its next run.
 
+**Runs** never on a schedule: by hand (the Runway view's form, the trigger form) or the REST API.
+
+**Params** (each checked at trigger time; an unknown key is refused):
+
+* `version`: the registered version to promote
+* `reason`: why, recorded on the version
+* `test_days`: how many of the latest landed days the checks are re-run on
+
+**Assets**: produces `runway://models/flight_delay` (the champion alias moved).
+
+**Evidence in the UI**: none; the verdict is recorded on the version (tags `runway.promoted_by`,
+`runway.promotion_reason`).
+
+**Trigger** (`$AIRFLOW`, `$TOKEN` and `H` as in the README's REST section):
+
 ```bash
 curl -s "${H[@]}" -X POST $AIRFLOW/api/v2/dags/model_promotion/dagRuns \\
   -d '{"logical_date": null, "conf": {"version": 7, "reason": "challenger ahead for two weeks"}}'

@@ -7,6 +7,25 @@ UI's form or the REST API with `version` and `reason`.
 
 Batch scoring picks the new champion up on its next run; rescore a day with `batch_scoring`
 and `start`/`end` to apply it to days already scored.
+
+**Runs** never on a schedule: by hand (the Runway view's form, the trigger form) or the REST API.
+
+**Params** (each checked at trigger time; an unknown key is refused):
+
+* `version`: the earlier version to restore
+* `reason`: why, recorded on both versions
+
+**Assets**: produces `runway://models/flight_delay` (the champion alias moved back).
+
+**Evidence in the UI**: none; who and why are tags on both versions (`runway.rollback_*`,
+`runway.rolled_back_*`).
+
+**Trigger** (`$AIRFLOW`, `$TOKEN` and `H` as in the README's REST section):
+
+```bash
+curl -s "${H[@]}" -X POST $AIRFLOW/api/v2/dags/model_rollback/dagRuns \\
+  -d '{"logical_date": null, "conf": {"version": 3, "reason": "realized AUC fell"}}'
+```
 """
 
 from __future__ import annotations

@@ -10,6 +10,35 @@ against the current `champion` on the same test window, and promotes it: `challe
 Runs weekly, and on demand: from the REST API, by the drift monitor (with its evidence in
 `reason`), or by hand. A logistic regression on schedule-time features trains beside the
 candidates as the baseline every family must beat.
+
+**Runs** weekly, Mondays 03:00 New York time; on demand; and by `model_monitoring` when a signal
+fires.
+
+**Params** (each checked at trigger time; an unknown key is refused):
+
+* `window_start`: first flight day of the training window; empty: `window_days` before `window_end`
+* `window_end`: last flight day of the window; empty: the last landed day
+* `window_days`: window length when `window_start` is empty
+* `valid_days`: days before the test days used for early stopping
+* `test_days`: the last days of the window, judged by the gate
+* `families`: which candidate families to tune (the baseline always trains)
+* `n_trials`: tuning trials per family
+* `timeout_minutes`: tuning budget per family
+* `promotion`: `auto`: a passing model becomes champion; `manual`: challenger only
+* `reason`: why this run, recorded on the versions
+* `evidence`: the signal that triggered it (set by `model_monitoring`)
+
+**Assets**: produces `runway://models/flight_delay` (a new version, challenger and maybe champion).
+
+**Evidence in the UI**: each `train_*` task links its **MLflow run**; `gate_challenger` links the
+**Gate verdict**, the **Model card** and the chosen version's MLflow run.
+
+**Trigger** (`$AIRFLOW`, `$TOKEN` and `H` as in the README's REST section):
+
+```bash
+curl -s "${H[@]}" -X POST $AIRFLOW/api/v2/dags/training_pipeline/dagRuns \\
+  -d '{"logical_date": null, "conf": {"window_days": 42, "n_trials": 10, "reason": "weekly"}}'
+```
 """
 
 from __future__ import annotations
