@@ -113,21 +113,14 @@ def feature_pipeline():
     def build_features(days: list[str]) -> str:
         """The Beam feature job over the days, through Airflow's BeamHook (runner from settings:
         the local FnApiRunner, or Beam's DaskRunner on the Dask scheduler it names)."""
-        import sys
-
         from airflow.providers.apache.beam.hooks.beam import BeamHook
 
-        from runway.features.steps import beam_options, check_beam_runner
+        from runway.features.steps import check_beam_runner, run_beam_job
 
         settings = _settings()
         check_beam_runner(settings)
-        BeamHook(runner=settings.beam_runner).start_python_pipeline(
-            variables=beam_options(settings, _days(days)),
-            py_file="runway.features.beam_job",
-            py_options=["-m"],
-            py_interpreter=sys.executable,
-        )
-        return str(settings.features_dir)
+        hook = BeamHook(runner=settings.beam_runner)
+        return run_beam_job(settings, _days(days), hook.start_python_pipeline)
 
     @task(multiple_outputs=False, retries=0)
     def validate_features(days: list[str]) -> dict:

@@ -110,7 +110,8 @@ def _train(family: str, data: dict) -> dict:
             title="Window end",
             description=(
                 "Last flight day of the window. "
-                "Default: the window_days ending the day before the run."
+                "Default: the window_days ending the last landed day up to the day before "
+                "the run (none landed: refused, give both)."
             ),
         ),
         "window_days": Param(

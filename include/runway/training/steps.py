@@ -32,13 +32,25 @@ def training_window(
     run_moment: dt.datetime,
 ) -> tuple[dt.date, dt.date]:
     """The params' window, else the `window_days` (default: the retrain policy's) days ending
-    the day before the run's moment (its data interval's end, or when it was triggered)."""
+    the last day whose flights have landed, at or before the day before the run's moment (its
+    data interval's end, or when it was triggered), and starting no earlier than the first
+    landed day. With nothing landed, refused at once, saying what to give."""
     from runway import days
 
+    explicit = days.explicit_range(window_start, window_end, ("window_start", "window_end"))
+    if explicit is not None:
+        return explicit
+    not_after = days.local_day(run_moment) - dt.timedelta(days=1)
+    landed = landed_days(settings.raw_dir, not_after)
+    if not landed:
+        raise days.RunConfigError(
+            f"no raw flights landed under {settings.raw_dir} up to {not_after}, so a run "
+            "without a window has nothing to train on: give window_start and window_end "
+            "(YYYY-MM-DD) of landed days, or land days first (feature_pipeline with start and end)"
+        )
     length = window_days or settings.retrain.window_days
-    return days.training_window(
-        window_start, window_end, length, days.local_day(run_moment) - dt.timedelta(days=1)
-    )
+    end = landed[-1]
+    return max(end - dt.timedelta(days=length - 1), landed[0]), end
 
 
 def build_training_set(settings: Settings, start: dt.date, end: dt.date, run_id: str) -> dict:
@@ -340,18 +352,24 @@ def promote(settings: Settings, verdict: dict, policy: str, actor: str, reason: 
     }
 
 
-def last_landed_day(raw_dir, not_after: dt.date) -> dt.date:
-    """The newest day, at or before `not_after`, whose raw flights have landed."""
+def landed_days(raw_dir, not_after: dt.date) -> list[dt.date]:
+    """The days, at or before `not_after`, whose raw flights have landed, oldest first."""
     found = []
     for path in (raw_dir / "flights").glob("date=*/part-0.parquet"):
         day = dt.date.fromisoformat(path.parent.name.removeprefix("date="))
         if day <= not_after:
             found.append(day)
+    return sorted(found)
+
+
+def last_landed_day(raw_dir, not_after: dt.date) -> dt.date:
+    """The newest day, at or before `not_after`, whose raw flights have landed."""
+    found = landed_days(raw_dir, not_after)
     if not found:
         raise FileNotFoundError(
             f"no raw flights landed under {raw_dir} up to {not_after}: run feature_pipeline"
         )
-    return max(found)
+    return found[-1]
 
 
 def promote_version(
