@@ -42,11 +42,9 @@ MODEL = Asset(name="model", uri="runway://models/flight_delay")
 
 def _actor(context) -> str:
     """Who asked: the user Airflow authenticated for the trigger (the Runway view's actions
-    trigger as the signed-in user), with the caller's own `actor` label when it gave one."""
-    run = context["dag_run"]
-    user = getattr(run, "triggering_user_name", None) or f"airflow:{context['run_id']}"
-    label = run.conf.get("actor")
-    return f"{user} ({label})" if label else user
+    trigger as the signed-in user), never a name the caller typed into the conf."""
+    user = getattr(context["dag_run"], "triggering_user_name", None)
+    return user or f"airflow:{context['run_id']}"
 
 
 @dag(
