@@ -322,7 +322,7 @@ def test_the_ui_tells_the_story_in_a_browser(airflow, api, runway_settings):
             page.screenshot(path=shots / "2-runway-view.png", full_page=True)
 
             task_page = f"{airflow.url}/dags/training_pipeline/runs/{training}/tasks"
-            page.goto(f"{task_page}/train_lightgbm")
+            page.goto(f"{task_page}/train_lightgbm/details")  # extra links: Details tab
             link = page.get_by_role("link", name="MLflow run")
             link.wait_for()
             page.screenshot(path=shots / "3-training-task.png")
@@ -331,14 +331,16 @@ def test_the_ui_tells_the_story_in_a_browser(airflow, api, runway_settings):
             page.get_by_text("lightgbm").first.wait_for()
             page.screenshot(path=shots / "4-mlflow-run.png")
 
-            page.goto(f"{task_page}/gate_challenger")
+            page.goto(f"{task_page}/gate_challenger/details")
             link = page.get_by_role("link", name="Gate verdict")
             link.wait_for()
             page.goto(airflow.url + link.get_attribute("href"))
             assert "Model gate: flight_delay version" in page.inner_text("h1")
             page.screenshot(path=shots / "5-gate-verdict.png", full_page=True)
 
-            page.goto(f"{airflow.url}/dags/model_monitoring/runs/{monitoring}/tasks/monitor_days")
+            page.goto(
+                f"{airflow.url}/dags/model_monitoring/runs/{monitoring}/tasks/monitor_days/details"
+            )
             link = page.get_by_role("link", name="Drift report")
             link.wait_for()
             page.goto(airflow.url + link.get_attribute("href"))
