@@ -29,6 +29,7 @@ from contextlib import contextmanager
 
 from runway.io import write_text_atomic
 from runway.local_airflow import LocalAirflow
+from runway.local_mlflow import local_mlflow
 from runway.settings import load_settings
 
 DAGS = [
@@ -436,12 +437,14 @@ def main() -> None:
     print(
         f"\nAirflow UI:  {airflow.url}  (user admin, password in {airflow.home / 'passwords.json'})"
     )
-    print(f"MLflow UI:   make mlflow, then http://127.0.0.1:5000  (store {settings.mlflow_uri})")
+    mlflow_ui = local_mlflow(settings).start()
+    print(f"Runway view: {airflow.url}/runway/  (the model's story, behind Airflow's login)")
+    print(f"MLflow UI:   {mlflow_ui.url}  (store {settings.mlflow_uri})")
     print(
-        f"Reports:     {settings.reports_dir}/monitoring/  "
+        f"Reports:     {settings.reports_dir}/ (drift, gate verdicts, model cards) "
         f"and Great Expectations Data Docs in {settings.gx_dir}"
     )
-    print("Airflow keeps running for the UI; `make stop` ends it.")
+    print("Airflow and the MLflow UI keep running for the UI; `make stop` ends both.")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 # missing; idempotent and quiet, it prints one line saying what it did.
 #   docker-compose: Debian's Python docker-compose 1.29, which renders `docker-compose config`
 #   without a Docker engine (tests/integration/test_compose.py validates docker-compose.yaml).
+#   chromium: the browser the UI test drives through Playwright (no browser download).
 #   --no-install-recommends keeps the Docker engine (docker.io, a recommend) off the machine.
 #   wrk: the HTTP load generator of the bench's serving figure.
 set -euo pipefail
@@ -11,13 +12,14 @@ missing=()
 for package in docker-compose wrk; do
     command -v "$package" >/dev/null 2>&1 || missing+=("$package")
 done
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ "${#missing[@]}" -eq 0 ]; then
-    echo "ensure_system_packages: docker-compose and wrk already installed, nothing to do"
+    echo "ensure_system_packages: docker-compose, wrk and chromium already installed, nothing to do"
     exit 0
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
-    echo "ensure_system_packages: ${missing[*]} missing and there is no apt-get here: install docker-compose 1.29 (and wrk) by hand" >&2
+    echo "ensure_system_packages: ${missing[*]} missing and there is no apt-get here: install them by hand" >&2
     exit 1
 fi
 

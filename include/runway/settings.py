@@ -113,6 +113,7 @@ class Settings:
     postgres_url: str = ""  # e.g. postgresql+psycopg2://runway@127.0.0.1:5432/runway
     redis_url: str = ""  # e.g. redis://127.0.0.1:6379/0
     mlflow_tracking_uri: str = ""  # cluster: http://mlflow:5000
+    mlflow_ui_url: str = "http://127.0.0.1:5000"  # where a browser reaches the MLflow UI
 
     # Beam
     beam_runner: str = "FnApiRunner"  # or "dask" (BEAM_RUNNERS), or a runner's class path
