@@ -61,11 +61,20 @@ class Window:
 
 
 def rolling_windows(
-    first: dt.date, last: dt.date, window_days: int, test_days: int, count: int
+    first: dt.date,
+    last: dt.date,
+    window_days: int,
+    test_days: int,
+    count: int,
+    step_days: int | None = None,
 ) -> list[Window]:
     """The latest `count` folds that fit in the days first..last, oldest first: fold k tests
-    on the `test_days` ending `k * test_days` days before `last` and trains on the
-    `window_days` before them. Fewer (possibly none) when the history is shorter."""
+    on the `test_days` ending `k * step_days` (default `test_days`: the folds' test days tile
+    the end of the history) days before `last` and trains on the `window_days` before them.
+    Fewer (possibly none) when the history is shorter."""
+    step = step_days or test_days
+    if step < test_days:
+        raise ValueError(f"step_days {step} < test_days {test_days}: test days would overlap")
     if window_days < 2 or test_days < 1 or count < 0:
         raise ValueError(
             f"window_days must be >= 2, test_days >= 1, count >= 0; got {window_days}, "
@@ -73,7 +82,7 @@ def rolling_windows(
         )
     out = []
     for k in range(count):
-        test_end = last - dt.timedelta(days=k * test_days)
+        test_end = last - dt.timedelta(days=k * step)
         test_start = test_end - dt.timedelta(days=test_days - 1)
         train_end = test_start - dt.timedelta(days=1)
         train_start = train_end - dt.timedelta(days=window_days - 1)
