@@ -114,9 +114,11 @@ class Recipe:
                 f"valid_days {self.valid_days} leaves no training day in a {self.window_days}-day "
                 "window"
             )
-        unknown = sorted(set(self.withheld) - set(contracts.ALL_FEATURES))
+        from runway.training import inputs
+
+        unknown = sorted(set(self.withheld) - set(inputs.NUMERIC))
         if unknown:
-            raise ValueError(f"withheld columns are not features of the service: {unknown}")
+            raise ValueError(f"withheld columns are not numeric model inputs: {unknown}")
 
     @property
     def name(self) -> str:
@@ -324,7 +326,10 @@ class BacktestResult:
             return json.loads(table.to_json(orient="records"))
 
         return {
-            "windows": [dataclasses.asdict(w) | {"name": w.name} for w in self.windows],
+            "windows": [
+                {k: str(v) for k, v in dataclasses.asdict(w).items()} | {"name": w.name}
+                for w in self.windows
+            ],
             "recipes": self.recipes,
             "per_window": records(self.per_window),
             "overall": records(self.overall),

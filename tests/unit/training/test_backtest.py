@@ -4,6 +4,7 @@ computed from the past only, and evidence that tells a real recipe from a shuffl
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import pandas as pd
@@ -73,7 +74,7 @@ def test_a_recipe_refuses_what_it_cannot_train():
         Recipe("lightgbm", calibration="magic")
     with pytest.raises(ValueError, match="no training day"):
         Recipe("lightgbm", window_days=7, valid_days=7)
-    with pytest.raises(ValueError, match="not features"):
+    with pytest.raises(ValueError, match="not numeric model inputs"):
         Recipe("lightgbm", withheld=("dep_delay",))
 
 
@@ -126,6 +127,8 @@ def test_every_model_is_scored_on_every_test_flight_of_every_fold(result, window
     assert gain["days"] == 2 * TEST
     text = backtest.to_markdown()
     assert "lightgbm_35d" in text and "carrier_hour_rate_28d" in text
+    figures = json.loads(json.dumps(backtest.to_dict()))  # what the MLflow artifact holds
+    assert figures["windows"][0]["test_start"] == str(windows[0].test_start)
 
 
 def test_a_recipe_trained_on_shuffled_labels_is_refused_by_the_gate(result, windows):
