@@ -47,18 +47,38 @@ def _sample(frame: pd.DataFrame, rows: int | None, seed: int) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _write_html_atomic(snapshot, html_path: Path) -> Path:
+def _write_html_atomic(snapshot, html_path: Path, header: str = "") -> Path:
+    """Evidently's report, with `header` (what the report covers) at the top of its page."""
     html_path = Path(html_path)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=html_path.parent, prefix=f".{html_path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         snapshot.save_html(tmp)  # Evidently writes only when given a str path
+        if header:
+            _add_header(Path(tmp), header)
         os.replace(tmp, html_path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return html_path
+
+
+def _add_header(path: Path, header: str) -> None:
+    import html
+    import re
+
+    text = path.read_text()
+    title = html.escape(header.splitlines()[0])
+    text = re.sub(r"<title>.*?</title>", f"<title>{title}</title>", text, count=1, flags=re.S)
+    lines = "".join(f"<div>{html.escape(line)}</div>" for line in header.splitlines()[1:])
+    banner = (
+        '<div style="font-family:system-ui,sans-serif;margin:1rem 1.5rem;padding:.6rem 1rem;'
+        'border:1px solid #d8dee6;border-radius:6px;background:#f6f8fa">'
+        f"<h2 style='margin:.2rem 0'>{title}</h2>{lines}</div>"
+    )
+    text = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + banner, text, count=1)
+    path.write_text(text)
 
 
 def drift_report(
@@ -70,6 +90,8 @@ def drift_report(
     html_path: Path | None,
     thresholds: Mapping[str, float] | None = None,
     method: str = CALIBRATED_METHOD,
+    header: str = "",
+    drift_share: float = 0.5,
 ) -> dict:
     """Evidently's data drift of `columns`, `current` against `reference`.
 
@@ -173,7 +195,8 @@ def drift_report(
 
         report = Report([DriftedColumnsCount(columns=compared)], include_tests=False)
     else:
-        report = Report([DataDriftPreset(columns=compared, **options)], include_tests=False)
+        preset = DataDriftPreset(columns=compared, drift_share=drift_share, **options)
+        report = Report([preset], include_tests=False)
     snapshot = report.run(  # current first, then the reference
         Dataset.from_pandas(current, data_definition=definition),
         Dataset.from_pandas(reference, data_definition=definition),
@@ -191,7 +214,7 @@ def drift_report(
     drifted_compared = int(counts[0]["value"]["count"])
     for col in one_sided:
         per_column[col], methods[col] = None, "empty on one side"
-    html = _write_html_atomic(snapshot, html_path) if html_path is not None else None
+    html = _write_html_atomic(snapshot, html_path, header) if html_path is not None else None
     drifted = drifted_compared + len(one_sided)
     return {
         "drift_share": drifted / len(columns),

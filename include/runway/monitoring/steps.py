@@ -150,9 +150,23 @@ def drift_html(settings: Settings, days: list[dt.date], version: int) -> Path:
     scored = scored[scored["champion_version"] == version]
     html = settings.reports_dir / "monitoring" / f"drift-{days[0]}_{days[-1]}-v{version}.html"
     reference_days, calibration = reference_entity_days(settings, version)
+    header = "\n".join(
+        [
+            f"Runway drift report: {days[0]}..{days[-1]} against {settings.model_name} "
+            f"version {version}'s training window",
+            f"Unit: entity-days (one row per carrier, airport, route, plane or airport-hour and "
+            f"day); {len(contracts.ALL_FEATURES)} feature columns.",
+            "A column drifts past its own alarm, calibrated on the training window's week-to-week "
+            "variation (1.2 x its largest leave-one-week-out distance, at least 0.1).",
+            f"A drift day: at least {settings.retrain.drift_threshold:.0%} of the columns drift "
+            f"(the dataset line below uses the same share); retraining after "
+            f"{settings.retrain.consecutive_days} drift days in a row.",
+        ]
+    )
     monitoring.drift_report(
         reference_days, monitoring.entity_days(scored), list(contracts.ALL_FEATURES), None,
-        settings.drift_seed, html, thresholds=calibration["thresholds"],
+        settings.drift_seed, html, thresholds=calibration["thresholds"], header=header,
+        drift_share=settings.retrain.drift_threshold,
     )  # fmt: skip
     return html
 

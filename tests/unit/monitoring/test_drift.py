@@ -39,7 +39,14 @@ def test_drift_report_tells_same_weeks_from_another_season(flights, tmp_path):
     )
     same = monitoring.drift_report(half_a, half_b, html_path=tmp_path / "same.html", **args)
     season_html = tmp_path / "reports" / "season.html"  # its folder is created
-    season = monitoring.drift_report(january, july, html_path=season_html, **args)
+    header = "Runway drift report: July against January\nA drift day: at least 15% of columns"
+    season = monitoring.drift_report(
+        january, july, html_path=season_html, header=header, drift_share=0.15, **args
+    )
+    season_text = season_html.read_text(encoding="utf-8")  # what it covers, at the top
+    assert "<title>Runway drift report: July against January</title>" in season_text
+    assert season_text.index("A drift day: at least 15%") < season_text.index("drawDashboard")
+    assert "threshold is 0.15" in season_text  # the dataset line uses Runway's share, not 0.5
 
     assert same["columns"] == season["columns"] == len(NUMERIC_COLUMNS)
     assert same["drift_share"] < settings.retrain.drift_threshold
