@@ -62,6 +62,12 @@ def timeline_svg(story: Story, drift_threshold: float, max_ece: float) -> str:
             f"v{version.version} {trigger}", (end, 1), xycoords=("data", "axes fraction"),
             rotation=90, fontsize=7, va="top", ha="right", color=color,
         )  # fmt: skip
+    monitored = [day for metric in ("drift_share", "realized_auc", "realized_ece")
+                 for day, _ in series.get(metric, [])]  # fmt: skip
+    ends = [end for v in story.versions if (end := _window_end(v))]
+    first, last = min(monitored + ends), max(monitored + ends)
+    pad = dt.timedelta(days=max(1, (last - first).days // 20))
+    axes[-1].set_xlim(first - pad, last + pad)  # the monitored days, not matplotlib's years
     axes[0].legend(fontsize=7, loc="upper left")
     axes[-1].set_xlabel(
         "monitored day; vertical lines: a version's training window end "
