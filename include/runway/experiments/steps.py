@@ -243,14 +243,18 @@ def evaluate(settings: Settings, day: dt.date, run_id: str, now: dt.datetime) ->
     out = {"status": updated["status"], "report": str(html), **_summary(updated), **verdict}
     out.pop("guardrails", None)
     if verdict["action"] == "promote":
-        out["promotion"] = {
-            "version": experiment["challenger_version"],
-            "reason": f"online experiment {experiment['experiment_id']}: {_evidence(verdict)}"[
-                :2000
-            ],
-            "actor": f"experiment:{experiment['experiment_id']}",
-        }
+        out["promotion"] = promotion_conf(experiment, verdict)
     return out
+
+
+def promotion_conf(experiment: dict, verdict: dict) -> dict:
+    """The `model_promotion` run's conf: the challenger, the evidence as its reason."""
+    reason = f"online experiment {experiment['experiment_id']}: {_evidence(verdict)}"
+    return {
+        "version": int(experiment["challenger_version"]),
+        "reason": reason[:2000],  # the param's maxLength
+        "actor": f"experiment:{experiment['experiment_id']}",
+    }
 
 
 def _evidence(verdict: dict) -> str:

@@ -178,3 +178,25 @@ def test_stop_and_refusals(world):
             settings, mode="ab", challenger=2, share=0.02, start=START, reason="r", actor="t",
             now=NOW, flights_per_day=50,
         )  # fmt: skip
+
+
+def test_the_promotion_conf_passes_the_model_promotion_params():
+    """What `online_experiment` hands `model_promotion` is what its typed params accept."""
+    import json
+    from pathlib import Path
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    dags = Path(__file__).resolve().parents[3] / "dags"
+    bag = DagBag(dag_folder=str(dags / "model_promotion.py"))
+    params = DagSerialization.from_dict(
+        DagSerialization.to_dict(bag.dags["model_promotion"])
+    ).params
+    verdict = {"action": "promote", "day": "2026-03-09", "reason": "x" * 3000, "signal": "s",
+               "value": 0.03, "threshold": 2.1, "interval": [0.01, 0.05], "test": "t",
+               "p_value": 0.001, "n": {"champion": 10, "challenger": 10}, "days": 8}  # fmt: skip
+    conf = steps.promotion_conf({"experiment_id": "exp-v1-v2", "challenger_version": 2}, verdict)
+    assert json.loads(json.dumps(conf)) == conf
+    resolved = params.deep_merge(conf).validate()
+    assert resolved["version"] == 2 and resolved["reason"].startswith("online experiment")
