@@ -1,8 +1,9 @@
 """Airflow plugin: Runway's reports inside the Airflow UI.
 
 Mounts a small FastAPI app on the api-server at `/runway/` that lists and serves the Evidently
-drift reports and the Great Expectations Data Docs, and adds them (and MLflow) to the UI's
-navigation. Only files under Runway's reports and Data Docs folders are served.
+drift reports, the online experiments' reports and the Great Expectations Data Docs, and adds
+them (and MLflow) to the UI's navigation. Only files under Runway's reports and Data Docs
+folders are served.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def _links(root: Path, prefix: str, pattern: str) -> str:
 @app.get("/", response_class=HTMLResponse)
 def index() -> str:
     drift = _links(settings.reports_dir, "reports", "monitoring/*.html")
+    experiments = _links(settings.reports_dir, "reports", "experiments/*.html")
     docs = _links(settings.gx_dir, "gx", "*/index.html")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Runway reports</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem}}
@@ -52,6 +54,7 @@ li{{margin:.2rem 0}}</style></head>
 <body><h1>Runway reports</h1>
 <h2>Great Expectations Data Docs</h2><ul>{docs}</ul>
 <h2>Evidently drift reports (newest first)</h2><ul>{drift}</ul>
+<h2>Online experiments (arms over time, the interval of the difference)</h2><ul>{experiments}</ul>
 <p>MLflow runs, models and gate verdicts: <code>make mlflow</code>, then
 <a href="http://127.0.0.1:5000">http://127.0.0.1:5000</a>.</p></body></html>"""
 
