@@ -174,6 +174,11 @@ def outcomes(raw_dir: Path, days: list[dt.date]) -> pd.DataFrame:
 def served(bind: sa.Engine, experiment_id: str, last: dt.date) -> pd.DataFrame:
     """The experiment's answers of flight days up to `last`: the latest answer per flight and
     arm (a flight asked about twice counts once, as last answered)."""
+    if not sa.inspect(bind).has_table(SERVED):
+        raise RuntimeError(
+            f"experiment {experiment_id} is active but {bind.url.database} has no {SERVED} "
+            "table: start the serving service (make serve) so that it logs its answers"
+        )
     table = sa.Table(SERVED, sa.MetaData(), autoload_with=bind)
     columns = ["flight_id", "flight_date", "arm", "model_version", "score", "latency_ms",
                "served_at"]  # fmt: skip
