@@ -9,6 +9,7 @@ already answered (a position below 5% is below 25% too).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable
 
@@ -41,3 +42,30 @@ def arms(salt: str, flight_keys: Iterable[str], share: float) -> np.ndarray:
         raise ValueError(f"a traffic share must be in [0, 1], got {share}")
     places = np.fromiter((position(salt, str(k)) for k in flight_keys), dtype="float64")
     return np.where(places < share, CHALLENGER, CHAMPION)
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    """Who answers one flight under an experiment record (None: no experiment applies).
+
+    `arm` and `version` answer; `shadow_version`, in shadow mode, scores beside it unseen."""
+
+    arm: str | None
+    version: int
+    experiment_id: str | None = None
+    shadow_version: int | None = None
+
+
+def route(experiment: dict | None, champion: int, flight_key: str, flight_date) -> Route:
+    """The route of `flight_key` (a flight of `flight_date`) under the `experiment` record
+    (`runway.experiments.record.active`): the champion outside an active experiment and
+    before its start; in shadow the champion answers and the challenger scores; in ab and
+    canary the sticky arm answers. The serving wing calls this once per flight."""
+    if not experiment or experiment["status"] != "active" or flight_date < experiment["start"]:
+        return Route(None, champion)
+    eid = experiment["experiment_id"]
+    challenger = int(experiment["challenger_version"])
+    if experiment["mode"] == "shadow":
+        return Route(CHAMPION, champion, eid, shadow_version=challenger)
+    chosen = arm(experiment["salt"], flight_key, float(experiment["share"]))
+    return Route(chosen, challenger if chosen == CHALLENGER else champion, eid)

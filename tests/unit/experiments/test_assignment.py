@@ -55,3 +55,21 @@ def test_bad_input_is_refused():
         assignment.arm("", "k", 0.5)
     with pytest.raises(ValueError, match="share"):
         assignment.arms("s", ["k"], 1.5)
+
+
+def test_route_follows_the_record():
+    import datetime as dt
+
+    record = {"experiment_id": "e1", "status": "active", "start": dt.date(2026, 3, 2),
+              "mode": "ab", "share": 0.5, "salt": "s", "challenger_version": 7}  # fmt: skip
+    day = dt.date(2026, 3, 3)
+    routes = [assignment.route(record, 6, key, day) for key in KEYS[:400]]
+    assert {(r.arm, r.version) for r in routes} == {("champion", 6), ("challenger", 7)}
+    assert all(r.experiment_id == "e1" and r.shadow_version is None for r in routes)
+    assert [r.arm for r in routes] == assignment.arms("s", KEYS[:400], 0.5).tolist()
+    before = assignment.route(record, 6, KEYS[0], dt.date(2026, 3, 1))
+    assert before == assignment.Route(None, 6)  # flights before the start: no experiment
+    assert assignment.route({**record, "status": "promoted"}, 7, KEYS[0], day).arm is None
+    assert assignment.route(None, 6, KEYS[0], day) == assignment.Route(None, 6)
+    shadow = assignment.route({**record, "mode": "shadow"}, 6, KEYS[0], day)
+    assert (shadow.arm, shadow.version, shadow.shadow_version) == ("champion", 6, 7)
