@@ -6,10 +6,10 @@ realized outcomes (one row per flight and arm that scored it: `flight_key`, `day
 
 1. **guardrails** on the challenger arm, each a test at `guardrail_alpha`: the look day's error
    rate above `max_error_rate` (exact binomial test), its p99 latency above
-   `max_latency_p99_ms` (scipy's quantile test), and the labelled flights' ECE whose day-block
-   interval lies above `max_ece` (judged from `min_ece_flights` on: on fewer, a calibrated
-   model's ECE is biased upwards past any useful threshold). A breach rolls back at once, in
-   any mode;
+   `max_latency_p99_ms` (the exact quantile test, as scipy's), and the labelled flights' ECE
+   whose day-block interval lies above `max_ece` (judged from `min_ece_flights` on: on fewer,
+   a calibrated model's ECE is biased upwards past any useful threshold). A breach rolls back
+   at once, in any mode;
 2. **refuse** before `min_days` labelled days;
 3. **the primary test**: per labelled day, the challenger's within-day AUC minus the
    champion's (paired on the same flights in shadow; two samples, the arms' own flights of
