@@ -16,6 +16,12 @@
 # GPU=false installs torch from PyTorch's CPU index (TORCH_CPU_INDEX) instead of PyPI, whose
 # Linux torch wheel is the CUDA one and would drag the nvidia-* wheels into every image.
 
+# The browser assets GX's Data Docs load from CDNs, fetched with npm (pinned in the script), so
+# the docs render offline; copied to <sys.prefix>/share/runway-web of the image below.
+FROM node:22-bookworm-slim AS web-assets
+COPY scripts/ensure_web_assets.sh /src/scripts/
+RUN bash /src/scripts/ensure_web_assets.sh /out/runway-web
+
 FROM python:3.11-slim
 
 ARG GPU=false
@@ -60,6 +66,8 @@ RUN set -eux; \
         pip install "xgboost==${xgb_version}"; \
     fi; \
     pip check
+
+COPY --from=web-assets /out/runway-web /usr/local/share/runway-web
 
 # The project: DAGs, plugins, the package, Feast definitions, Airflow's configuration.
 # The package is installed editable so that runway.settings.REPO_ROOT is /opt/runway

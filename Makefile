@@ -7,10 +7,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 ENV := source scripts/env.sh &&
 
-.PHONY: install demo replay test lint bench lock airflow stop credentials mlflow clean
+.PHONY: install demo replay test lint bench lock airflow stop credentials mlflow serve clean
 
 install: $(VENV)/.installed
 	@bash scripts/ensure_system_packages.sh
+	@bash scripts/ensure_web_assets.sh
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,14 +39,18 @@ bench: install  ## benchmarks beside their baselines -> bench/results/
 airflow: install  ## Airflow with its schedules on, in the background: http://127.0.0.1:8080 (make stop)
 	$(ENV) $(BIN)/python -c "from runway.local_airflow import LocalAirflow; from runway.settings import load_settings; a = LocalAirflow(load_settings().home / 'airflow').start(); print('Airflow at', a.url, '- log', a.log)"
 
-stop:  ## stop the Airflow that `make demo` left running for the UI
+stop:  ## stop the Airflow and the MLflow UI that `make demo` left running
 	$(ENV) $(BIN)/python -c "from runway.local_airflow import LocalAirflow; from runway.settings import load_settings; LocalAirflow(load_settings().home / 'airflow').stop()"
+	$(ENV) $(BIN)/python -c "from runway.local_mlflow import local_mlflow; from runway.settings import load_settings; local_mlflow(load_settings()).stop()"
 
 credentials:  ## show this installation's generated Airflow passwords
 	@cat .runway/airflow/passwords.json 2>/dev/null && echo || echo "no credentials yet: run make demo (or make airflow) first"
 
-mlflow: install  ## the MLflow UI on http://127.0.0.1:5000 over the local tracking store
-	$(ENV) $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.runway/mlflow.db --host 127.0.0.1 --port 5000
+mlflow: install  ## the MLflow UI (RUNWAY_MLFLOW_UI_URL, default http://127.0.0.1:5000), in the background
+	$(ENV) $(BIN)/python -c "from runway.local_mlflow import local_mlflow; from runway.settings import load_settings; print('MLflow UI at', local_mlflow(load_settings()).start().url)"
+
+serve: install  ## the online endpoint on http://127.0.0.1:8090 (bearer key in .runway/serving/api_key)
+	$(ENV) $(BIN)/python -m runway.serving
 
 lock:  ## recompile requirements.txt from requirements.in in a scratch venv
 	rm -rf /tmp/runway-lock && $(PYTHON) -m venv /tmp/runway-lock

@@ -36,6 +36,7 @@ FIGURES = (
     "dags",
     "demo",
     "training",
+    "serving",
 )
 
 
@@ -121,6 +122,18 @@ def parser() -> argparse.ArgumentParser:
         "--redis-url",
         default="redis://127.0.0.1:6379/9",
         help="Redis for the online figure; its db is flushed afterwards (use a dedicated one)",
+    )
+    p.add_argument(
+        "--serving-workers",
+        type=int,
+        default=2,
+        help="worker processes of each server in the serving figure (Runway's, Feast's, MLflow's)",
+    )
+    p.add_argument(
+        "--serving-seconds",
+        type=float,
+        default=None,
+        help="seconds of load per case in the serving figure (default 10; --quick 3)",
     )
     p.add_argument(
         "--demo-timings",

@@ -8,6 +8,24 @@ them. Predictions are upserted into the `predictions` table by (flight, model ve
 rerun replaces, never duplicates.
 
 **Rescore** any flight days with `start` and `end` (e.g. after a rollback).
+
+**Runs** daily at 01:00 New York time, for its data interval's day; or on demand.
+
+**Params** (each checked at trigger time; an unknown key is refused):
+
+* `start`: first flight day to score (YYYY-MM-DD); empty: the run's own day
+* `end`: last flight day to score, inclusive; empty: `start`
+
+**Assets**: produces `runway://tables/predictions`.
+
+**Evidence in the UI**: none (the predictions are rows of the `predictions` table).
+
+**Trigger** (`$AIRFLOW`, `$TOKEN` and `H` as in the README's REST section):
+
+```bash
+curl -s "${H[@]}" -X POST $AIRFLOW/api/v2/dags/batch_scoring/dagRuns \\
+  -d '{"logical_date": null, "conf": {"start": "2026-03-23", "end": "2026-03-24"}}'
+```
 """
 
 from __future__ import annotations

@@ -7,6 +7,22 @@ by hand. `start` plans the experiment from the champion's baseline (a power calc
 given) and records it; at most one experiment is active. `stop` ends the active one (or the
 one named): every flight goes back to the champion.
 
+**Runs** on demand only.
+
+**Params** (each checked at trigger time; an unknown key is refused):
+
+* `action`: `start` or `stop`
+* `mode`: `shadow`, `ab` or `canary` (start)
+* `challenger`: the version to test; empty: the `challenger` alias (start)
+* `share`: ab's challenger share; empty: `RUNWAY_EXPERIMENTS_AB_SHARE` (start)
+* `start`: the first flight day served; empty: tomorrow (start)
+* `experiment_id`: the experiment to stop; empty: the active one (stop)
+* `reason`: why, recorded on the experiment
+
+**Assets**: none; the `experiments` record, which the serving endpoint follows.
+
+**Trigger** (`$AIRFLOW`, `$TOKEN` and `H` as in the README's REST section):
+
 ```bash
 curl -s "${H[@]}" -X POST $AIRFLOW/api/v2/dags/experiment_control/dagRuns \\
   -d '{"logical_date": null, "conf": {"action": "start", "mode": "canary", "challenger": 7,

@@ -15,6 +15,25 @@ into Feast's online store.
   features and fails.
 
 Rerunning a day (clear the run) rewrites the same partitions byte for byte.
+
+**Runs** daily at 00:00 New York time, for its data interval's day; or on demand.
+
+**Params** (each checked at trigger time; an unknown key is refused):
+
+* `start`: first day to land and build (YYYY-MM-DD); empty: the run's own day
+* `end`: last day, inclusive; empty: `start`
+
+**Assets**: produces `runway://raw/flights` (landed, gated raw days) and `runway://features/` (the
+feature tables in Feast).
+
+**Evidence in the UI**: `validate_raw` and `validate_features` link their **Data Docs**.
+
+**Trigger** (`$AIRFLOW`, `$TOKEN` and `H` as in the README's REST section):
+
+```bash
+curl -s "${H[@]}" -X POST $AIRFLOW/api/v2/dags/feature_pipeline/dagRuns \\
+  -d '{"logical_date": null, "conf": {"start": "2026-03-01", "end": "2026-03-07"}}'
+```
 """
 
 from __future__ import annotations
@@ -85,37 +104,32 @@ def feature_pipeline():
     @task(multiple_outputs=False, retries=0)
     def validate_raw(days: list[str]) -> dict:
         """Raw gate (Great Expectations): a failing day is quarantined whole and fails the run."""
+        from runway import links
         from runway.features.steps import validate_raw as gate
 
-        return gate(_settings(), _days(days))
+        return links.gate_with_docs(get_current_context(), _settings(), gate, _days(days))
 
     @task
     def build_features(days: list[str]) -> str:
         """The Beam feature job over the days, through Airflow's BeamHook (runner from settings:
         the local FnApiRunner, or Beam's DaskRunner on the Dask scheduler it names)."""
-        import sys
-
         from airflow.providers.apache.beam.hooks.beam import BeamHook
 
-        from runway.features.steps import beam_options, check_beam_runner
+        from runway.features.steps import check_beam_runner, run_beam_job
 
         settings = _settings()
         check_beam_runner(settings)
-        BeamHook(runner=settings.beam_runner).start_python_pipeline(
-            variables=beam_options(settings, _days(days)),
-            py_file="runway.features.beam_job",
-            py_options=["-m"],
-            py_interpreter=sys.executable,
-        )
-        return str(settings.features_dir)
+        hook = BeamHook(runner=settings.beam_runner)
+        return run_beam_job(settings, _days(days), hook.start_python_pipeline)
 
     @task(multiple_outputs=False, retries=0)
     def validate_features(days: list[str]) -> dict:
         """Feature gate (Great Expectations) on the days' feature partitions; days whose windows
         hold a quarantined raw day are named in the result (`window_gaps`) or held."""
+        from runway import links
         from runway.features.steps import validate_features as gate
 
-        return gate(_settings(), _days(days))
+        return links.gate_with_docs(get_current_context(), _settings(), gate, _days(days))
 
     @task(multiple_outputs=False, outlets=[FEATURES])
     def materialize_features(days: list[str]) -> dict:

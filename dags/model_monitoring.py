@@ -10,6 +10,25 @@ Then the retraining decision: drift past its threshold for several consecutive d
 realized AUC down by more than the allowed drop against the champion's test AUC, outside the
 cooldown after the champion's training and while no training runs, triggers
 `training_pipeline` with the reason and the evidence as its conf.
+
+**Runs** daily at 02:00 New York time, for its data interval's day; or on demand.
+
+**Params** (each checked at trigger time; an unknown key is refused):
+
+* `start`: first monitored day (YYYY-MM-DD); empty: the run's own day
+* `end`: last monitored day, inclusive; empty: `start`
+* `allow_retraining`: whether a fired signal may trigger `training_pipeline`
+
+**Assets**: none produced; it may trigger `training_pipeline` with its evidence as conf.
+
+**Evidence in the UI**: `monitor_days` links the newest **Drift report**.
+
+**Trigger** (`$AIRFLOW`, `$TOKEN` and `H` as in the README's REST section):
+
+```bash
+curl -s "${H[@]}" -X POST $AIRFLOW/api/v2/dags/model_monitoring/dagRuns \\
+  -d '{"logical_date": null, "conf": {"start": "2026-03-23", "allow_retraining": false}}'
+```
 """
 
 from __future__ import annotations
@@ -71,15 +90,20 @@ def model_monitoring():
     def monitor_days(days: list[str]) -> dict:
         """Drift, prediction drift and realized performance of each day into
         `monitoring_metrics`."""
+        from runway import links
         from runway.days import from_strings
         from runway.monitoring.steps import monitor
         from runway.settings import load_settings
 
         context = get_current_context()
         computed_at = context.get("data_interval_end") or context["dag_run"].run_after
-        return monitor(
-            load_settings(), from_strings(days), run_id=context["run_id"], computed_at=computed_at
+        settings = load_settings()
+        summary = monitor(
+            settings, from_strings(days), run_id=context["run_id"], computed_at=computed_at
         )
+        newest = summary["reports"][-1] if summary["reports"] else None
+        links.files(context, settings.reports_dir, settings.gx_dir, Drift_report=newest)
+        return summary
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def decide_retraining(summary: dict) -> dict | None:

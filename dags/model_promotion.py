@@ -9,6 +9,21 @@ Manual only: trigger it from the UI's form or the REST API with `version` and `r
 A version that fails the re-run checks is refused, the failed checks named in the task log;
 the champion is unchanged. Batch scoring picks a new champion up on its next run.
 
+**Runs** never on a schedule: by hand (the Runway view's form, the trigger form) or the REST API.
+
+**Params** (each checked at trigger time; an unknown key is refused):
+
+* `version`: the registered version to promote
+* `reason`: why, recorded on the version
+* `test_days`: how many of the latest landed days the checks are re-run on
+
+**Assets**: produces `runway://models/flight_delay` (the champion alias moved).
+
+**Evidence in the UI**: none; the verdict is recorded on the version (tags `runway.promoted_by`,
+`runway.promotion_reason`).
+
+**Trigger** (`$AIRFLOW`, `$TOKEN` and `H` as in the README's REST section):
+
 ```bash
 curl -s "${H[@]}" -X POST $AIRFLOW/api/v2/dags/model_promotion/dagRuns \\
   -d '{"logical_date": null, "conf": {"version": 7, "reason": "challenger ahead for two weeks"}}'
@@ -23,6 +38,13 @@ from airflow.sdk import Asset, Param, dag, get_current_context, task
 from runway.days import LOCAL_TZ
 
 MODEL = Asset(name="model", uri="runway://models/flight_delay")
+
+
+def _actor(context) -> str:
+    """Who asked: the user Airflow authenticated for the trigger (the Runway view's actions
+    trigger as the signed-in user), never a name the caller typed into the conf."""
+    user = getattr(context["dag_run"], "triggering_user_name", None)
+    return user or f"airflow:{context['run_id']}"
 
 
 @dag(
@@ -68,7 +90,7 @@ def model_promotion():
 
         context = get_current_context()
         params = context["params"]
-        actor = context["dag_run"].conf.get("actor") or f"airflow:{context['run_id']}"
+        actor = _actor(context)
         moment = context.get("data_interval_end") or context["dag_run"].run_after
         return promote(
             load_settings(), params["version"], params["reason"], actor, moment,

@@ -7,6 +7,25 @@ UI's form or the REST API with `version` and `reason`.
 
 Batch scoring picks the new champion up on its next run; rescore a day with `batch_scoring`
 and `start`/`end` to apply it to days already scored.
+
+**Runs** never on a schedule: by hand (the Runway view's form, the trigger form) or the REST API.
+
+**Params** (each checked at trigger time; an unknown key is refused):
+
+* `version`: the earlier version to restore
+* `reason`: why, recorded on both versions
+
+**Assets**: produces `runway://models/flight_delay` (the champion alias moved back).
+
+**Evidence in the UI**: none; who and why are tags on both versions (`runway.rollback_*`,
+`runway.rolled_back_*`).
+
+**Trigger** (`$AIRFLOW`, `$TOKEN` and `H` as in the README's REST section):
+
+```bash
+curl -s "${H[@]}" -X POST $AIRFLOW/api/v2/dags/model_rollback/dagRuns \\
+  -d '{"logical_date": null, "conf": {"version": 3, "reason": "realized AUC fell"}}'
+```
 """
 
 from __future__ import annotations
@@ -17,6 +36,13 @@ from airflow.sdk import Asset, Param, dag, get_current_context, task
 from runway.days import LOCAL_TZ
 
 MODEL = Asset(name="model", uri="runway://models/flight_delay")
+
+
+def _actor(context) -> str:
+    """Who asked: the user Airflow authenticated for the trigger (the Runway view's actions
+    trigger as the signed-in user), never a name the caller typed into the conf."""
+    user = getattr(context["dag_run"], "triggering_user_name", None)
+    return user or f"airflow:{context['run_id']}"
 
 
 @dag(
@@ -56,7 +82,7 @@ def model_rollback():
 
         context = get_current_context()
         params, settings = context["params"], load_settings()
-        actor = context["dag_run"].conf.get("actor") or f"airflow:{context['run_id']}"
+        actor = _actor(context)
         change = rollback(
             params["version"],
             params["reason"],

@@ -15,6 +15,23 @@ The decision, with its signal, value, threshold, interval, test, p-value and sam
 the experiment record and as tags on the challenger version; the HTML report (arms over time,
 the interval of the difference) to `.runway/reports/experiments/`. A promotion triggers
 `model_promotion` with the evidence as its reason: the gate is re-run there, audited.
+
+**Runs** daily at 02:30 New York time, for its data interval's day; or on demand.
+
+**Params** (each checked at trigger time; an unknown key is refused):
+
+* `start`: first flight day looked at (YYYY-MM-DD); empty: the run's own day
+* `end`: last flight day, inclusive; empty: `start`
+
+**Assets**: none produced; the `experiments` record and the challenger's tags change, and a
+promotion triggers `model_promotion` with the evidence as conf.
+
+**Trigger** (`$AIRFLOW`, `$TOKEN` and `H` as in the README's REST section):
+
+```bash
+curl -s "${H[@]}" -X POST $AIRFLOW/api/v2/dags/online_experiment/dagRuns \\
+  -d '{"logical_date": null, "conf": {"start": "2026-06-12", "end": "2026-06-14"}}'
+```
 """
 
 from __future__ import annotations

@@ -10,6 +10,35 @@ against the current `champion` on the same test window, and promotes it: `challe
 Runs weekly, and on demand: from the REST API, by the drift monitor (with its evidence in
 `reason`), or by hand. A logistic regression on schedule-time features trains beside the
 candidates as the baseline every family must beat.
+
+**Runs** weekly, Mondays 03:00 New York time; on demand; and by `model_monitoring` when a signal
+fires.
+
+**Params** (each checked at trigger time; an unknown key is refused):
+
+* `window_start`: first flight day of the training window; empty: `window_days` before `window_end`
+* `window_end`: last flight day of the window; empty: the last landed day
+* `window_days`: window length when `window_start` is empty
+* `valid_days`: days before the test days used for early stopping
+* `test_days`: the last days of the window, judged by the gate
+* `families`: which candidate families to tune (the baseline always trains)
+* `n_trials`: tuning trials per family
+* `timeout_minutes`: tuning budget per family
+* `promotion`: `auto`: a passing model becomes champion; `manual`: challenger only
+* `reason`: why this run, recorded on the versions
+* `evidence`: the signal that triggered it (set by `model_monitoring`)
+
+**Assets**: produces `runway://models/flight_delay` (a new version, challenger and maybe champion).
+
+**Evidence in the UI**: each `train_*` task links its **MLflow run**; `gate_challenger` links the
+**Gate verdict**, the **Model card** and the chosen version's MLflow run.
+
+**Trigger** (`$AIRFLOW`, `$TOKEN` and `H` as in the README's REST section):
+
+```bash
+curl -s "${H[@]}" -X POST $AIRFLOW/api/v2/dags/training_pipeline/dagRuns \\
+  -d '{"logical_date": null, "conf": {"window_days": 42, "n_trials": 10, "reason": "weekly"}}'
+```
 """
 
 from __future__ import annotations
@@ -38,9 +67,10 @@ def _train(family: str, data: dict) -> dict:
     params = _params()
     if family not in params["families"] and family != "logreg":
         raise AirflowSkipException(f"{family} not in params 'families' {params['families']}")
+    from runway import links
     from runway.training.steps import train_family
 
-    return train_family(
+    result = train_family(
         _settings(),
         family,
         data["path"],
@@ -52,6 +82,8 @@ def _train(family: str, data: dict) -> dict:
         trigger=params["reason"],
         evidence=params["evidence"],
     )
+    links.publish(get_current_context(), {"MLflow run": links.mlflow_run_url(result["run_id"])})
+    return result
 
 
 @dag(
@@ -78,7 +110,8 @@ def _train(family: str, data: dict) -> dict:
             title="Window end",
             description=(
                 "Last flight day of the window. "
-                "Default: the window_days ending the day before the run."
+                "Default: the window_days ending the last landed day up to the day before "
+                "the run (none landed: refused, give both)."
             ),
         ),
         "window_days": Param(
@@ -204,9 +237,13 @@ def training_pipeline():
         context = get_current_context()
         candidates = context["ti"].xcom_pull(task_ids=families)  # skipped families give None
         params = context["params"]
-        return gate_best(
+        from runway import links
+
+        verdict = gate_best(
             _settings(), list(candidates), data["path"], params["test_days"], params["valid_days"]
         )
+        links.publish(context, verdict["links"])
+        return verdict
 
     @task(multiple_outputs=False, outlets=[MODEL])
     def promote_model(verdict: dict) -> dict:

@@ -5,7 +5,8 @@ cron schedules off, so only the runs this script triggers happen, and drives it 
 API v2 exactly as a user's script would:
 
 1. bootstrap: `feature_pipeline` over the history window (one run);
-2. `training_pipeline` on the last weeks of history: the first champion;
+2. `training_pipeline` on the last weeks of history: the first champion; the serving service
+   is started and asked for the next day's flights (printed beside batch scoring at the end);
 3. week by week (or `--chunk-days`): `feature_pipeline` -> `batch_scoring` -> `model_monitoring`;
    when monitoring decides to retrain it triggers `training_pipeline` itself, and the loop
    waits for that run before going on;
@@ -28,6 +29,7 @@ from contextlib import contextmanager
 
 from runway.io import write_text_atomic
 from runway.local_airflow import LocalAirflow
+from runway.local_mlflow import local_mlflow
 from runway.settings import load_settings
 
 DAGS = [
@@ -93,6 +95,94 @@ def wait_for_triggered_training(api, since: set[str]) -> list[dict]:
         )
         since.add(run["dag_run_id"])
     return events
+
+
+def ask_online_service(settings, day: dt.date) -> dict:
+    """Start the serving service, ask it for `day`'s flights as the operations app would (100
+    per call), stop it gracefully; the answers by flight id."""
+    import httpx
+
+    from runway.features import sources
+    from runway.local_airflow import free_port
+    from runway.scoring import batch as scoring
+    from runway.serving import steps as serving
+
+    source = sources.prepare_source(settings.source_dir, settings.replay_shift, settings.scale)
+    flights = [
+        {
+            "carrier": r.carrier,
+            "flight": int(r.flight),
+            "tailnum": r.tailnum if isinstance(r.tailnum, str) else None,
+            "origin": r.origin,
+            "dest": r.dest,
+            "scheduled_departure": f"{r.flight_date}T{r.sched_dep_time // 100:02d}:"
+            f"{r.sched_dep_time % 100:02d}:00",
+        }
+        for r in scoring.scheduled_flights(source, day).itertuples()
+    ]
+    port = free_port()
+    log = settings.home / "serving.log"
+    process = serving.start(settings, port=port, log=log)
+    url = f"http://127.0.0.1:{port}"
+    answers, took = {}, []
+    try:
+        ready = serving.wait_ready(url, timeout=180, process=process)
+        headers = {"Authorization": f"Bearer {serving.api_key(settings)}"}
+        with httpx.Client(timeout=30) as client:
+            for start in range(0, len(flights), 100):
+                began = time.perf_counter()
+                answer = client.post(
+                    f"{url}/v1/predictions",
+                    json={"flights": flights[start : start + 100]},
+                    headers=headers,
+                )
+                took.append((time.perf_counter() - began) * 1000)
+                answer.raise_for_status()
+                answers |= {p["flight_id"]: p for p in answer.json()["predictions"]}
+    finally:
+        process.terminate()  # graceful: the workers flush served_predictions
+        process.wait(timeout=60)
+    print(
+        f"    service on {url} (model v{ready['model_version']}, log {log}): {len(answers)} "
+        f"flights of {day} in {len(took)} calls, median {sorted(took)[len(took) // 2]:.1f} ms "
+        "per call of 100"
+    )
+    return answers
+
+
+def show_online_beside_batch(settings, day: dt.date, answers: dict, count: int = 6) -> None:
+    """A few online answers beside batch scoring's for the same flights and version."""
+    import pandas as pd
+    import sqlalchemy as sa
+
+    from runway import sql
+
+    if not answers:
+        return
+    version = next(iter(answers.values()))["model_version"]
+    table = sql.predictions
+    query = sa.select(table.c.flight_id, table.c.score).where(
+        table.c.flight_date == day, table.c.model_version == version
+    )
+    with sql.engine(settings.sql_url).connect() as conn:
+        batch = dict(conn.execute(query).fetchall())
+    both = sorted(set(batch) & set(answers))
+    frame = pd.DataFrame(
+        {
+            "flight_id": both,
+            "online": [answers[f]["probability"] for f in both],
+            "batch": [batch[f] for f in both],
+        }
+    )
+    if frame.empty:
+        print(f"    no batch scores of {day} by v{version} to compare with")
+        return
+    diff = (frame["online"] - frame["batch"]).abs().max()
+    print(
+        f"    online answers of {day} beside batch scoring (v{version}): {len(frame)} flights "
+        f"in both, largest difference {diff:.2e}"
+    )
+    print(frame.sample(min(count, len(frame)), random_state=7).to_string(index=False))
 
 
 def show_online_features(settings, day: dt.date, count: int = 5) -> None:
@@ -311,6 +401,8 @@ def main() -> None:
         )
         known_training.add(run["run_id"])
         print(f"    candidates: {api.xcom('training_pipeline', run['run_id'], 'gate_challenger')}")
+    with stage(f"ask the serving service for the flights of {loop_start}"):
+        online_answers = ask_online_service(settings, loop_start)
 
     chunks = []
     day = loop_start
@@ -327,6 +419,7 @@ def main() -> None:
 
     with stage("read online features back from Feast"):
         show_online_features(settings, end + dt.timedelta(days=1))
+    show_online_beside_batch(settings, loop_start, online_answers)
 
     summarize(settings, chunks)
     print("\nStage timings:")
@@ -344,12 +437,14 @@ def main() -> None:
     print(
         f"\nAirflow UI:  {airflow.url}  (user admin, password in {airflow.home / 'passwords.json'})"
     )
-    print(f"MLflow UI:   make mlflow, then http://127.0.0.1:5000  (store {settings.mlflow_uri})")
+    mlflow_ui = local_mlflow(settings).start()
+    print(f"Runway view: {airflow.url}/runway/  (the model's story, behind Airflow's login)")
+    print(f"MLflow UI:   {mlflow_ui.url}  (store {settings.mlflow_uri})")
     print(
-        f"Reports:     {settings.reports_dir}/monitoring/  "
+        f"Reports:     {settings.reports_dir}/ (drift, gate verdicts, model cards) "
         f"and Great Expectations Data Docs in {settings.gx_dir}"
     )
-    print("Airflow keeps running for the UI; `make stop` ends it.")
+    print("Airflow and the MLflow UI keep running for the UI; `make stop` ends both.")
 
 
 if __name__ == "__main__":

@@ -102,14 +102,18 @@ def flight_days(
     return [day + dt.timedelta(days=1) for day in run_days(None, None, interval_start)]
 
 
-def training_window(
-    window_start: str | None, window_end: str | None, length: int, last_day: dt.date
-) -> tuple[dt.date, dt.date]:
-    """The explicit window, else the `length` days ending `last_day`."""
-    explicit = explicit_range(window_start, window_end, ("window_start", "window_end"))
-    if explicit is not None:
-        return explicit
-    return last_day - dt.timedelta(days=length - 1), last_day
+def require_days(days: list[dt.date], step: str) -> list[dt.date]:
+    """`days` as a step is given them: at least one, oldest first, none twice; else
+    RunConfigError naming the step and what is wrong."""
+    if not days:
+        raise RunConfigError(f"{step} was given no days: give at least one (start..end)")
+    for earlier, later in zip(days, days[1:], strict=False):
+        if later <= earlier:
+            raise RunConfigError(
+                f"{step} needs its days in order, oldest first, each once: "
+                f"{later} comes after {earlier}"
+            )
+    return days
 
 
 def as_strings(days: list[dt.date]) -> list[str]:

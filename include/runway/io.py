@@ -11,6 +11,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+QUARANTINE_REASONS = "_reasons"  # <quarantine>/_reasons/<gate>-<day>.json: why a day went
+
 
 def partition_dir(root: Path, table: str, day: str) -> Path:
     """The folder of one day's partition: ``<root>/<table>/date=<YYYY-MM-DD>``."""

@@ -1,13 +1,17 @@
-"""A real local Airflow (api-server, scheduler, dag-processor, triggerer) and a small REST client.
+"""A real local Airflow (api-server, scheduler, dag-processor, triggerer), supervised, and a
+small REST client.
 
 `make demo`, the replay and the integration tests drive Airflow the way a user's scripts do:
-through REST API v2 with a JWT. `LocalAirflow` starts `airflow standalone` on a chosen port in
-the background and stops it; `AirflowRest` triggers runs and follows them.
+through REST API v2 with a JWT. `LocalAirflow` starts a supervisor in the background
+(`python -m runway.local_airflow supervise <home>`) that runs each component as its own process
+(as a deployment runs them) and restarts whichever dies; `AirflowRest` triggers runs and follows
+them. The metadata database is an embedded PostgreSQL (`runway.local_postgres`) that the
+supervisor keeps up too: SQLite could not hold ten concurrent triggers. The cluster-profile test
+gives its own database, executor and broker as `AIRFLOW__*` variables in `extra_env`, and a
+Celery worker with `worker_queues`.
 
-`LocalAirflow(..., mode="components")` starts the processes one by one instead, as a
-deployment runs them (api-server, scheduler, dag-processor, triggerer and, for the
-CeleryExecutor, `airflow celery worker --queues <worker_queues>`): the cluster-profile test
-uses it with the executor, database and broker given as `AIRFLOW__*` variables in `extra_env`.
+Secrets (passwords.json, the signing keys, the database password, the logs that print
+passwords) are 0600 in 0700 folders: the supervisor runs Airflow under umask 077.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import time
 from pathlib import Path
 
 import requests
+
+from runway.private_files import open_private_log, private_dir, secret, write_private
 
 TERMINAL = {"success", "failed"}
 
@@ -112,18 +118,20 @@ class AirflowRest:
             time.sleep(poll)
 
 
-MODES = ("standalone", "components")
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+DATABASE_VARIABLE = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
+RESTART_DELAY_S = 2.0  # a component that dies is restarted after this pause, doubling to 30 s
+STOP_GRACE_S = 60.0  # SIGTERM, then SIGKILL after this long
 
 
 class LocalAirflow:
-    """Airflow in the background, each process's output in a log file under `home`.
+    """Airflow in the background under a supervisor, each process's output in a log under `home`.
 
-    mode "standalone": `airflow standalone` (one process tree, log `standalone.log`).
-    mode "components": api-server, scheduler, dag-processor and triggerer as separate processes
-    and, when `worker_queues` is given, a Celery worker serving those queues with
-    `worker_concurrency` slots (logs `<component>.log`). Its log-server ports are free ports,
-    so it runs beside another Airflow on the same machine.
+    The supervisor runs api-server, scheduler, dag-processor and triggerer and, when
+    `worker_queues` is given, a Celery worker serving those queues with `worker_concurrency`
+    slots (logs `<component>.log`, the supervisor's own `supervisor.log`); it restarts a
+    component that exits, and the embedded PostgreSQL if that stops. Its log-server ports are
+    free ports, so it runs beside another Airflow on the same machine.
     """
 
     def __init__(
@@ -132,19 +140,10 @@ class LocalAirflow:
         port: int = 8080,
         use_schedules: bool = True,
         extra_env: dict | None = None,
-        mode: str = "standalone",
         worker_queues: tuple[str, ...] = (),
         worker_concurrency: int = 4,
     ):
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if worker_queues and mode != "components":
-            raise ValueError("worker_queues needs mode='components'")
-        self.mode, self.worker_queues, self.worker_concurrency = (
-            mode,
-            tuple(worker_queues),
-            worker_concurrency,
-        )
+        self.worker_queues, self.worker_concurrency = tuple(worker_queues), worker_concurrency
         self.home, self.port = Path(home), port
         self.url = f"http://127.0.0.1:{port}"
         self.env = {
@@ -156,145 +155,282 @@ class LocalAirflow:
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(use_schedules),
             **(extra_env or {}),
         }
-        if mode == "components":  # the log servers default to fixed ports (8793, 8794)
-            self.env.setdefault("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", str(free_port()))
-            self.env.setdefault("AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT", str(free_port()))
-        self.log = self.home / ("standalone.log" if mode == "standalone" else "api-server.log")
+        # the log servers default to fixed ports (8793, 8794)
+        self.env.setdefault("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", str(free_port()))
+        self.env.setdefault("AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT", str(free_port()))
+        self.embedded_database = DATABASE_VARIABLE not in (extra_env or {})
+        self.log = self.home / "api-server.log"
+        self.supervisor_log = self.home / "supervisor.log"
+        self.state_file = self.home / "supervisor.json"
         self.process: subprocess.Popen | None = None
-        self.processes: dict[str, subprocess.Popen] = {}
+
+    @property
+    def postgres(self):
+        from runway.local_postgres import LocalPostgres
+
+        return LocalPostgres(self.home / "postgres")
 
     def secret(self, name: str) -> str:
-        """A per-installation secret, generated once and kept (git-ignored) in Airflow's home."""
-        path = self.home / "secrets" / name
-        if not path.exists():
-            import secrets
-
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            path.write_text(secrets.token_urlsafe(32))
-            path.chmod(0o600)
-        return path.read_text().strip()
+        """A per-installation secret, generated once and kept (0600, git-ignored) in the home."""
+        return secret(self.home / "secrets" / name)
 
     def passwords(self) -> dict[str, str]:
         return json.loads((self.home / "passwords.json").read_text())
 
-    def healthy(self) -> bool:
+    def health(self) -> dict:
         try:
-            health = requests.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
+            return requests.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
         except (requests.RequestException, ValueError):
-            return False
+            return {}
+
+    def healthy(self) -> bool:
+        health = self.health()
         return (
-            health.get("scheduler", {}).get("status") == "healthy"
+            all(health.get(part, {}).get("status") == "healthy" for part in HEALTH_PARTS)
             and (self.home / "passwords.json").exists()
         )
 
+    def components(self) -> dict[str, dict]:
+        """What the supervisor runs: per component its pid, whether it is alive, its restarts."""
+        state = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
+        for entry in state.values():
+            entry["alive"] = _alive(entry["pid"])
+        return state
+
     @property
     def pidfile(self) -> Path:
-        return self.home / "standalone.pid"
+        return self.home / "airflow.pid"
 
     def start(self, timeout: float = 240) -> LocalAirflow:
         """Start Airflow, or reuse the one this home already runs on this port."""
-        self.home.mkdir(parents=True, exist_ok=True)
+        private_dir(self.home)
+        for leftover in ("passwords.json", "standalone.log"):  # older installations: tighten
+            if (self.home / leftover).exists():
+                (self.home / leftover).chmod(0o600)
         if self.healthy():
             return self
         # Every process must sign and check task tokens with the same key.
         self.env.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", self.secret("jwt_secret"))
         self.env.setdefault("AIRFLOW__API__SECRET_KEY", self.secret("api_secret_key"))
-        subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"],
-            env=self.env,
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [sys.executable, "-m", "airflow", "pools", "set", "gpu", "1", "GPU training slots"],
-            env=self.env,
-            check=True,
-            capture_output=True,
-        )
-        self.pidfile.unlink(missing_ok=True)  # a stale one names processes long gone
-        if self.mode == "standalone":
-            self.process = self._spawn("standalone", ["standalone"], self.log)
-        else:
-            for component in COMPONENTS:
-                self._spawn(component, [component], self.home / f"{component}.log")
-            if self.worker_queues:
-                command = [
-                    "celery",
-                    "worker",
-                    "--queues",
-                    ",".join(self.worker_queues),
-                    "--concurrency",
-                    str(self.worker_concurrency),
-                ]
-                self._spawn("celery-worker", command, self.home / "celery-worker.log")
-            self.process = self.processes["api-server"]
-        deadline = time.monotonic() + timeout
-        while not self.healthy():
-            for name, process in self.processes.items():
-                if process.poll() is not None:
-                    log = self.home / f"{name}.log"
-                    self.stop()
-                    raise RuntimeError(f"airflow {name} exited ({process.returncode}); see {log}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise TimeoutError(f"Airflow not healthy after {timeout}s; see {self.log}")
-            time.sleep(2)
-        return self
-
-    def _spawn(self, name: str, args: list[str], log: Path) -> subprocess.Popen:
-        """`airflow <args>` in its own process group; its pid is added to the pid file."""
-        with log.open("w") as out:
-            process = subprocess.Popen(
+        if self.embedded_database:
+            self.env[DATABASE_VARIABLE] = self.postgres.start()
+        for args in (["db", "migrate"], ["pools", "set", "gpu", "1", "GPU training slots"]):
+            result = subprocess.run(
                 [sys.executable, "-m", "airflow", *args],
+                env=self.env,
+                capture_output=True,
+                text=True,
+            )
+            if result.returncode != 0:
+                raise RuntimeError(f"airflow {' '.join(args)} failed: {result.stderr[-3000:]}")
+        self.pidfile.unlink(missing_ok=True)  # a stale one names processes long gone
+        self.state_file.unlink(missing_ok=True)
+        spec = {
+            "components": {name: [name] for name in COMPONENTS},
+            "postgres": str(self.postgres.root) if self.embedded_database else None,
+        }
+        if self.worker_queues:
+            spec["components"]["celery-worker"] = [
+                "celery",
+                "worker",
+                "--queues",
+                ",".join(self.worker_queues),
+                "--concurrency",
+                str(self.worker_concurrency),
+            ]
+        write_private(self.home / "supervisor-spec.json", json.dumps(spec))
+        with open_private_log(self.supervisor_log) as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "runway.local_airflow", "supervise", str(self.home)],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.processes[name] = process
         with self.pidfile.open("a") as pids:
-            pids.write(f"{process.pid}\n")
-        return process
+            pids.write(f"{self.process.pid}\n")
+        deadline = time.monotonic() + timeout
+        while not self.healthy():
+            if self.process.poll() is not None:
+                self.stop()
+                raise RuntimeError(
+                    f"the Airflow supervisor exited ({self.process.returncode}); "
+                    f"see {self.supervisor_log}"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"Airflow not healthy after {timeout}s; see {self.home}/*.log")
+            time.sleep(2)
+        return self
 
     def client(self, user: str = "admin") -> AirflowRest:
         return AirflowRest(self.url, user, self.passwords()[user])
 
     def stop(self) -> None:
-        """Stop the Airflow processes this object started, or those its pid file names.
-
-        Every process group gets SIGTERM at once (a Celery worker finishes or hands back its
-        tasks), then whatever still runs after 60 s gets SIGKILL."""
-        started = {p.pid: p for p in self.processes.values()}
-        if self.process is not None:
-            started.setdefault(self.process.pid, self.process)
-        pids = list(started)
-        if not pids and self.pidfile.exists():
-            pids = [int(line) for line in self.pidfile.read_text().split() if line.strip()]
-        alive = []
-        for pid in pids:
-            try:
-                os.killpg(pid, signal.SIGTERM)
-                alive.append(pid)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + 60
-        while alive and time.monotonic() < deadline:
-            time.sleep(0.5)
-            for process in started.values():
-                process.poll()  # reap a leader that exited, so its group can empty
-            still = []
-            for pid in alive:
-                try:
-                    os.killpg(pid, 0)
-                    still.append(pid)
-                except ProcessLookupError:
-                    pass
-            alive = still
-        for pid in alive:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        """Stop the supervisor (it stops every component and the database), then whatever the
+        pid file still names: SIGTERM, SIGKILL after the grace period."""
+        pids = [int(line) for line in self._read_pids()]
+        if self.process is not None and self.process.pid not in pids:
+            pids.insert(0, self.process.pid)
+        _stop_groups(pids, STOP_GRACE_S + 30, reap=(self.process,) if self.process else ())
+        if self.embedded_database:
+            self.postgres.stop()
         self.pidfile.unlink(missing_ok=True)
         self.process = None
-        self.processes = {}
+
+    def _read_pids(self) -> list[str]:
+        if not self.pidfile.exists():
+            return []
+        return [line for line in self.pidfile.read_text().split() if line.strip()]
+
+
+HEALTH_PARTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+def _stop_groups(
+    pids: list[int], grace: float, reap: tuple[subprocess.Popen, ...] = ()
+) -> list[int]:
+    """SIGTERM every process group in `pids`, SIGKILL the ones still alive after `grace`;
+    the groups that needed SIGKILL."""
+    alive = []
+    for pid in pids:
+        try:
+            os.killpg(pid, signal.SIGTERM)
+            alive.append(pid)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.5)
+        for child in reap:
+            child.poll()  # reap a leader that exited (a zombie keeps its group alive)
+        still = []
+        for pid in alive:
+            try:
+                os.killpg(pid, 0)
+                still.append(pid)
+            except ProcessLookupError:
+                pass
+        alive = still
+    for pid in alive:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return alive
+
+
+class Supervisor:
+    """Runs the components of `home/supervisor-spec.json` and restarts whichever exits.
+
+    Every restart is written to `supervisor.log` (component, exit code, restart count) and the
+    live state to `supervisor.json`; SIGTERM stops the components, then the database."""
+
+    def __init__(self, home: Path):
+        self.home = Path(home)
+        spec = json.loads((self.home / "supervisor-spec.json").read_text())
+        self.commands: dict[str, list[str]] = spec["components"]
+        self.postgres = None
+        if spec["postgres"]:
+            from runway.local_postgres import LocalPostgres
+
+            self.postgres = LocalPostgres(Path(spec["postgres"]))
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.restarts = dict.fromkeys(self.commands, 0)
+        self.next_start: dict[str, float] = {}
+        self.stopping = False
+
+    def say(self, message: str) -> None:
+        print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}", flush=True)
+
+    def spawn(self, name: str) -> None:
+        log = (self.home / f"{name}.log").open("a")
+        with log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "airflow", *self.commands[name]],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.processes[name] = process
+        with (self.home / "airflow.pid").open("a") as pids:
+            pids.write(f"{process.pid}\n")
+        self.say(f"started {name} pid {process.pid}")
+        self.write_state()
+
+    def write_state(self) -> None:
+        state = {
+            name: {"pid": process.pid, "restarts": self.restarts[name]}
+            for name, process in self.processes.items()
+        }
+        write_private(self.home / "supervisor.json", json.dumps(state))
+
+    def check(self) -> None:
+        """One round: restart the database if it stopped, then each component that exited."""
+        if self.postgres is not None and not self.postgres.running():
+            self.say("postgres is not running: restarting it")
+            self.postgres.start()
+        now = time.monotonic()
+        for name, process in list(self.processes.items()):
+            code = process.poll()
+            if code is None:
+                continue
+            if name not in self.next_start:
+                delay = min(30.0, RESTART_DELAY_S * 2 ** min(self.restarts[name], 4))
+                self.next_start[name] = now + delay
+                self.say(f"{name} pid {process.pid} exited with {code}: restart in {delay:.0f} s")
+            elif now >= self.next_start[name]:
+                del self.next_start[name]
+                self.restarts[name] += 1
+                self.say(f"restarting {name} (restart {self.restarts[name]})")
+                self.spawn(name)
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_term)
+        signal.signal(signal.SIGINT, self._on_term)
+        for name in self.commands:
+            self.spawn(name)
+        while not self.stopping:
+            try:
+                self.check()
+            except Exception as error:  # noqa: BLE001 - a supervisor keeps supervising
+                self.say(f"supervision round failed: {error!r}")
+            time.sleep(1)
+        self.say("stopping components")
+        started = time.monotonic()
+        processes = tuple(self.processes.values())
+        killed = _stop_groups([p.pid for p in processes], STOP_GRACE_S, reap=processes)
+        names = [name for name, p in self.processes.items() if p.pid in killed]
+        self.say(f"components stopped in {time.monotonic() - started:.0f} s; SIGKILL: {names}")
+        for process in self.processes.values():
+            process.poll()
+        if self.postgres is not None:
+            self.postgres.stop()
+        self.say("stopped")
+        return 0
+
+    def _on_term(self, signum, frame) -> None:
+        self.stopping = True
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] != "supervise":
+        print("usage: python -m runway.local_airflow supervise <airflow home>", file=sys.stderr)
+        return 2
+    os.umask(0o077)  # passwords.json, the logs that print passwords: owner only
+    return Supervisor(Path(argv[1])).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

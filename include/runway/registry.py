@@ -251,6 +251,11 @@ def champion_version(*, tracking_uri: str, model_name: str = MODEL_NAME) -> int 
     return _alias_version(mlflow_client(tracking_uri), model_name, CHAMPION)
 
 
+def alias_version(alias: str, *, tracking_uri: str, model_name: str = MODEL_NAME) -> int | None:
+    """The version `alias` points to, or None while it is unset."""
+    return _alias_version(mlflow_client(tracking_uri), model_name, alias)
+
+
 def challenger_version(*, tracking_uri: str, model_name: str = MODEL_NAME) -> int | None:
     return _alias_version(mlflow_client(tracking_uri), model_name, CHALLENGER)
 

@@ -16,11 +16,15 @@ import math
 import os
 import re
 import shlex
+import sys
 import typing
 from pathlib import Path
 from typing import Literal
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The browser assets GX Data Docs load from CDNs, put there by scripts/ensure_web_assets.sh
+# (inside the virtualenv: `make install` keeps it, cleaning the checkout does not touch it).
+WEB_ASSETS_DIR = Path(sys.prefix) / "share" / "runway-web"
 PROFILES = ("local", "cluster")
 # Short names for RUNWAY_BEAM_RUNNER, beside Beam's own (FnApiRunner, FlinkRunner, ...). Beam
 # knows its Dask runner only by its full path: the short name `DaskRunner` is refused.
@@ -110,6 +114,23 @@ class ExperimentPolicy:
 
 
 @dataclasses.dataclass(frozen=True)
+class ServingSettings:
+    """The online endpoint (`runway.serving`): where it listens, how many workers, its bounds.
+
+    The bearer key is generated once per installation under `home` (`Settings.serving_key_file`)
+    unless `api_key` is given (the cluster passes one from its secrets)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8090
+    workers: int = 2  # uvicorn worker processes under gunicorn
+    max_flights: int = 100  # flights in one call; more is refused naming the field
+    poll_seconds: float = 2.0  # how often each worker asks the registry where the alias points
+    log_batch_rows: int = 500  # the served-predictions writer flushes at this many rows ...
+    log_flush_seconds: float = 1.0  # ... or this often, whichever comes first
+    api_key: str = ""  # empty: the per-installation key file
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     profile: Literal["local", "cluster"] = "local"
     home: Path = REPO_ROOT / ".runway"  # all state of the local profile lives below it
@@ -120,6 +141,7 @@ class Settings:
     postgres_url: str = ""  # e.g. postgresql+psycopg2://runway@127.0.0.1:5432/runway
     redis_url: str = ""  # e.g. redis://127.0.0.1:6379/0
     mlflow_tracking_uri: str = ""  # cluster: http://mlflow:5000
+    mlflow_ui_url: str = "http://127.0.0.1:5000"  # where a browser reaches the MLflow UI
 
     # Beam
     beam_runner: str = "FnApiRunner"  # or "dask" (BEAM_RUNNERS), or a runner's class path
@@ -156,6 +178,7 @@ class Settings:
     gate: GateThresholds = GateThresholds()
     retrain: RetrainPolicy = RetrainPolicy()
     experiments: ExperimentPolicy = ExperimentPolicy()
+    serving: ServingSettings = ServingSettings()
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -211,6 +234,13 @@ class Settings:
             ("experiments", "guardrail_alpha", 1e-6, 0.5),
             ("experiments", "resamples", 0, None),
             ("experiments", "level", 0.5, 0.999),
+            (None, "feature_ttl_days", 1, None),
+            ("serving", "port", 1, 65535),
+            ("serving", "workers", 1, 64),
+            ("serving", "max_flights", 1, 10000),
+            ("serving", "poll_seconds", 0.1, 3600.0),
+            ("serving", "log_batch_rows", 1, None),
+            ("serving", "log_flush_seconds", 0.01, 60.0),
         ):
             value = getattr(getattr(self, group) if group else self, name)
             if not (low <= value and (high is None or value <= high)):  # NaN fails too
@@ -327,6 +357,15 @@ class Settings:
         if self.profile == "cluster":
             return self.postgres_url
         return f"sqlite:///{self.home / 'runway.db'}"
+
+    @property
+    def serving_dir(self) -> Path:
+        """The serving service's state: its key file, its Prometheus multiprocess folder."""
+        return self.home / "serving"
+
+    @property
+    def serving_key_file(self) -> Path:
+        return self.serving_dir / "api_key"
 
     @property
     def replay_shift(self) -> dt.timedelta:

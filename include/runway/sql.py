@@ -1,5 +1,5 @@
-"""The SQL tables scoring, monitoring and experiments write: `predictions`,
-`monitoring_metrics` and `experiments`.
+"""The SQL tables scoring, monitoring, serving and experiments write: `predictions`,
+`monitoring_metrics`, `served_predictions` and `experiments`.
 
 SQLite in the local profile, Postgres on the cluster, one code path (SQLAlchemy Core). Every
 write is an upsert by primary key inside one transaction, so a task that reruns for the same
@@ -76,6 +76,20 @@ experiments = sa.Table(
         sqlite_where=sa.text("status = 'active'"),
         postgresql_where=sa.text("status = 'active'"),
     ),  # fmt: skip
+)
+
+served_predictions = sa.Table(
+    "served_predictions",
+    metadata,
+    sa.Column("request_id", sa.String(64), primary_key=True),  # one per HTTP call
+    sa.Column("flight_id", sa.String(64), primary_key=True),  # as `predictions.flight_id`
+    sa.Column("flight_date", sa.Date, nullable=False, index=True),  # local date of departure
+    sa.Column("model_version", sa.Integer, nullable=False),  # the version that answered
+    sa.Column("score", sa.Float, nullable=False),  # probability of `contracts.LABEL`
+    sa.Column("latency_ms", sa.Float, nullable=False),  # the call's time in the service
+    sa.Column("served_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("arm", sa.String(64), nullable=True),  # an experiment's arm; NULL: the champion
+    sa.Column("experiment_id", sa.String(64), nullable=True),  # NULL outside experiments
 )
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}

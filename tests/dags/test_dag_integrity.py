@@ -116,6 +116,20 @@ def test_every_task_has_a_docstring_for_the_ui(dagbag):
                 assert task.doc_md, f"{dag_id}.{task.task_id} has no docstring"
 
 
+def test_every_dag_doc_names_its_schedule_params_assets_and_trigger(dagbag):
+    """A person reading the DAG's page learns when it runs, what to give it, what it produces
+    and how to trigger it from a terminal."""
+    for dag_id, dag in dagbag.dags.items():
+        doc = dag.doc_md or ""
+        assert "**Runs**" in doc and "**Assets**" in doc, dag_id
+        missing = [name for name in dag.params if f"`{name}`" not in doc]
+        assert missing == [], (dag_id, missing)
+        for task in dag.tasks:
+            for asset in getattr(task, "outlets", []):
+                assert asset.uri in doc, (dag_id, asset.uri)
+        assert f'curl -s "${{H[@]}}" -X POST $AIRFLOW/api/v2/dags/{dag_id}/dagRuns' in doc
+
+
 def test_parse_time_per_file_under_half_a_second(airflow_db):
     """`airflow dags report` times each file's parse; every file must stay under 0.5 s."""
     out = subprocess.run(

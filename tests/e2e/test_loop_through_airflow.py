@@ -41,6 +41,7 @@ def runway_settings(tmp_path_factory):
         replay_year=2026,
         gate=GateThresholds(min_roc_auc=0.55, max_ece=0.1),
         monitor_window_days=2,  # the loop scores two days: judge windows of two
+        mlflow_ui_url=f"http://127.0.0.1:{free_port()}",  # where the view's MLflow links point
     )
 
 
@@ -52,6 +53,7 @@ def airflow(runway_settings, airflow_db):
         "RUNWAY_GATE_MIN_ROC_AUC": str(runway_settings.gate.min_roc_auc),
         "RUNWAY_GATE_MAX_ECE": str(runway_settings.gate.max_ece),
         "RUNWAY_MONITOR_WINDOW_DAYS": str(runway_settings.monitor_window_days),
+        "RUNWAY_MLFLOW_UI_URL": runway_settings.mlflow_ui_url,
     }
     instance = LocalAirflow(
         runway_settings.home / "airflow", port=free_port(), use_schedules=False, extra_env=env
@@ -251,3 +253,99 @@ def test_the_loop_trains_scores_and_monitors(api, runway_settings):
     assert (
         "window.drawDashboard" in text and "Share of Drifted Columns" in text
     )  # Evidently's report
+
+
+def _last_run(api, dag_id: str) -> str:
+    return api.runs(dag_id, order_by="-run_after", limit=1)[0]["dag_run_id"]
+
+
+def test_every_runway_route_needs_a_login_and_an_action_needs_the_right_role(airflow, api):
+    url = airflow.url
+    champion_card = "/runway/reports/models/"
+    routes = ["/runway/", champion_card, "/runway/gx/raw/index.html", "/runway/mlflow/runs/x"]
+    for route in routes:
+        assert requests.get(url + route, timeout=30).status_code == 401, route
+    form = {"version": "1", "reason": "from the test"}
+    assert requests.post(f"{url}/runway/actions/promote", data=form, timeout=30).status_code == 401
+    forged = {"Authorization": "Bearer not-a-token"}
+    assert requests.get(f"{url}/runway/", headers=forged, timeout=30).status_code in (401, 403)
+
+    viewer = airflow.client("viewer")
+    assert viewer.session.get(f"{url}/runway/", timeout=60).status_code == 200
+    for action in ("promote", "rollback"):
+        refused = viewer.session.post(f"{url}/runway/actions/{action}", data=form, timeout=30)
+        assert refused.status_code == 403, (action, refused.text)
+        assert "may not trigger" in refused.json()["detail"]
+    # dot segments encoded, so that no client normalizes them away before the server sees them
+    escape = api.session.get(f"{url}/runway/reports/%2e%2e/airflow/passwords.json", timeout=30)
+    assert escape.status_code == 404 and airflow.passwords()["admin"] not in escape.text
+
+
+def test_the_ui_tells_the_story_in_a_browser(airflow, api, runway_settings):
+    """Log in as a person would, look at the DAG list, the Runway view with its plots, follow
+    a training task's link to its MLflow run, open the gate verdict and a drift report.
+    Screenshots go to .runway/test-artifacts/ui/."""
+    from playwright.sync_api import sync_playwright
+
+    from runway.local_mlflow import local_mlflow
+    from runway.settings import REPO_ROOT
+
+    shots = REPO_ROOT / ".runway" / "test-artifacts" / "ui"
+    shots.mkdir(parents=True, exist_ok=True)
+    mlflow_ui = local_mlflow(runway_settings).start()
+    assert api._call("GET", "/importErrors")["total_entries"] == 0
+    training = _last_run(api, "training_pipeline")
+    monitoring = _last_run(api, "model_monitoring")
+    verdict = api.xcom("training_pipeline", training, "gate_challenger")
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(60_000)
+            page.goto(f"{airflow.url}/")
+            page.fill("input[name=username]", "admin")
+            page.fill("input[name=password]", airflow.passwords()["admin"])
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{airflow.url}/")
+
+            page.goto(f"{airflow.url}/dags")
+            page.get_by_text("training_pipeline").first.wait_for()
+            page.screenshot(path=shots / "1-dag-list.png")
+            for dag_id in DAGS:
+                assert page.get_by_text(dag_id, exact=True).count() >= 1, dag_id
+
+            page.goto(f"{airflow.url}/runway/")
+            page.locator("#champion").wait_for()
+            assert f"champion: version {verdict['version']}" in page.inner_text("#champion")
+            assert page.locator("svg").count() >= 1  # the drift / AUC / ECE timeline
+            assert page.locator("#history tr").count() >= 4  # header + 4 registered versions
+            page.screenshot(path=shots / "2-runway-view.png", full_page=True)
+
+            task_page = f"{airflow.url}/dags/training_pipeline/runs/{training}/tasks"
+            page.goto(f"{task_page}/train_lightgbm/details")  # extra links: Details tab
+            link = page.get_by_role("link", name="MLflow run")
+            link.wait_for()
+            page.screenshot(path=shots / "3-training-task.png")
+            page.goto(airflow.url + link.get_attribute("href"))
+            page.wait_for_url(f"{mlflow_ui.url}/**")
+            page.get_by_text("lightgbm").first.wait_for()
+            page.screenshot(path=shots / "4-mlflow-run.png")
+
+            page.goto(f"{task_page}/gate_challenger/details")
+            link = page.get_by_role("link", name="Gate verdict")
+            link.wait_for()
+            page.goto(airflow.url + link.get_attribute("href"))
+            assert "Model gate: flight_delay version" in page.inner_text("h1")
+            page.screenshot(path=shots / "5-gate-verdict.png", full_page=True)
+
+            page.goto(
+                f"{airflow.url}/dags/model_monitoring/runs/{monitoring}/tasks/monitor_days/details"
+            )
+            link = page.get_by_role("link", name="Drift report")
+            link.wait_for()
+            page.goto(airflow.url + link.get_attribute("href"))
+            page.get_by_text("Drifted Columns").first.wait_for()
+            page.screenshot(path=shots / "6-drift-report.png")
+            browser.close()
+    finally:
+        mlflow_ui.stop()

@@ -212,7 +212,6 @@ def cluster(tmp_path_factory):
             port=free_port(),
             use_schedules=False,
             extra_env=env,
-            mode="components",
             worker_queues=("default", "gpu"),
             worker_concurrency=4,
         )

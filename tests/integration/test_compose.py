@@ -36,6 +36,8 @@ SECRETS = (
     "AIRFLOW_FERNET_KEY",
     "AIRFLOW_JWT_SECRET",
     "AIRFLOW_API_SECRET_KEY",
+    "RUNWAY_SERVING_API_KEY",
+    "GRAFANA_ADMIN_PASSWORD",
 )
 SERVICES = {
     "postgres",
@@ -50,6 +52,9 @@ SERVICES = {
     "airflow-worker-gpu",
     "dask-scheduler",
     "dask-worker",
+    "serving",
+    "prometheus",
+    "grafana",
 }
 AIRFLOW_SERVICES = {s for s in SERVICES if s.startswith("airflow-")}
 PLACEHOLDER = "placeholder-not-a-secret"
@@ -334,6 +339,8 @@ def test_dockerfile_copies_what_exists_and_its_shell_parses():
     steps = _instructions()
     copied = set()
     for kind, arg in steps:
+        if kind == "COPY" and "--from=" in arg:  # from an earlier stage, not the repository
+            continue
         if kind == "COPY":
             sources = [a for a in arg.split() if not a.startswith("--")][:-1]
             for source in sources:
@@ -350,6 +357,73 @@ def test_dockerfile_copies_what_exists_and_its_shell_parses():
         "include",
         "feature_repo",
     } <= copied
+    # Data Docs' web assets: fetched by the script in a node stage, put where Python finds them
+    assert "scripts/ensure_web_assets.sh" in copied
+    assert ("COPY", "--from=web-assets /out/runway-web /usr/local/share/runway-web") in steps
     # the pins that the GPU swap reads from the lock are there
     lock = (REPO / "requirements.txt").read_text()
     assert re.search(r"^torch==", lock, re.M) and re.search(r"^xgboost-cpu==", lock, re.M)
+
+
+# ---- the online half: serving replicas, Prometheus, Grafana -----------------------------------
+DEPLOY = REPO / "deploy"
+
+
+def _host_path(volume) -> tuple[str, str]:
+    if isinstance(volume, dict):
+        return volume.get("source", ""), volume.get("target", "")
+    source, _, rest = volume.partition(":")
+    return source, rest.split(":")[0]
+
+
+def test_serving_runs_replicas_on_redis_and_the_mlflow_server():
+    services = _render(_compose_bin())["services"]
+    serving = services["serving"]
+    assert serving["deploy"]["replicas"] >= 2
+    env = serving["environment"]
+    assert env["RUNWAY_PROFILE"] == "cluster"
+    assert env["RUNWAY_REDIS_URL"].startswith("redis://redis:")
+    assert env["RUNWAY_MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert env["RUNWAY_SERVING_API_KEY"] == PLACEHOLDER  # from .env, never a default
+    assert env["RUNWAY_SERVING_HOST"] == "0.0.0.0"
+    settings = settings_from_env({k: str(v) for k, v in env.items() if k.startswith("RUNWAY_")})
+    assert settings.serving.port == 8090 and settings.serving.api_key == PLACEHOLDER
+    command = (
+        serving["command"] if isinstance(serving["command"], str) else " ".join(serving["command"])
+    )
+    assert "-m runway.serving" in command
+    assert "/healthz" in " ".join(serving["healthcheck"]["test"])
+    assert {"redis", "mlflow", "postgres"} <= set(serving["depends_on"])
+    assert serving["image"] == services["airflow-worker"]["image"]
+
+
+def test_prometheus_scrapes_the_serving_replicas():
+    prometheus = _render(_compose_bin())["services"]["prometheus"]
+    mounts = dict(_host_path(v) for v in prometheus["volumes"])
+    config_file = DEPLOY / "prometheus" / "prometheus.yml"
+    assert mounts[str(config_file)] == "/etc/prometheus/prometheus.yml"
+    config = yaml.safe_load(config_file.read_text())
+    (job,) = config["scrape_configs"]
+    (sd,) = job["dns_sd_configs"]
+    assert sd["names"] == ["serving"] and sd["port"] == 8090 and job["metrics_path"] == "/metrics"
+
+
+def test_grafana_is_provisioned_from_the_repository():
+    grafana = _render(_compose_bin())["services"]["grafana"]
+    mounts = dict(_host_path(v) for v in grafana["volumes"])
+    assert mounts[str(DEPLOY / "grafana" / "provisioning")] == "/etc/grafana/provisioning"
+    dashboards_dir = mounts[str(DEPLOY / "grafana" / "dashboards")]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == PLACEHOLDER
+    providers = yaml.safe_load(
+        (DEPLOY / "grafana" / "provisioning" / "dashboards" / "runway.yml").read_text()
+    )
+    assert providers["providers"][0]["options"]["path"] == dashboards_dir
+    (source,) = yaml.safe_load(
+        (DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    )["datasources"]
+    assert source["type"] == "prometheus" and source["url"] == "http://prometheus:9090"
+    import json
+
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "serving.json").read_text())
+    uids = {t["datasource"]["uid"] for p in dashboard["panels"] for t in p["targets"]}
+    assert uids == {source["uid"]}

@@ -1,7 +1,7 @@
 """The feature pipeline's Beam task through a real Airflow on a real Dask cluster.
 
-A Dask scheduler and two workers run as processes on loopback (`runway.local_dask`); a local
-Airflow (`airflow standalone`) runs with `RUNWAY_BEAM_RUNNER=dask` and `RUNWAY_DASK_SCHEDULER`
+A Dask scheduler and two workers run as processes on loopback (`runway.local_dask`); the
+supervised local Airflow runs with `RUNWAY_BEAM_RUNNER=dask` and `RUNWAY_DASK_SCHEDULER`
 pointing at it; `feature_pipeline` is triggered over the REST API for a week. Its feature
 partitions must be byte-identical to what the local FnApiRunner writes from the same raw
 partitions, both workers must have run tasks, and no process may outlive the module.

@@ -72,17 +72,17 @@ def test_run_days_refuse_with_the_param_named(start, end, interval, message):
         days.run_days(start, end, interval)
 
 
-def test_training_window():
-    last = dt.date(2026, 6, 30)
-    assert days.training_window(None, None, 42, last) == (dt.date(2026, 5, 20), last)
-    assert days.training_window("2026-05-01", "2026-05-31", 42, last) == (
+def test_explicit_window_names_its_params():
+    names = ("window_start", "window_end")
+    assert days.explicit_range(None, None, names) is None
+    assert days.explicit_range("2026-05-01", "2026-05-31", names) == (
         dt.date(2026, 5, 1),
         dt.date(2026, 5, 31),
     )
     with pytest.raises(RunConfigError, match="'window_start' and 'window_end' go together"):
-        days.training_window("2026-05-01", None, 42, last)
+        days.explicit_range("2026-05-01", None, names)
     with pytest.raises(RunConfigError, match="'window_end' .* is before 'window_start'"):
-        days.training_window("2026-05-31", "2026-05-01", 42, last)
+        days.explicit_range("2026-05-31", "2026-05-01", names)
 
 
 def test_of_run_reads_the_params_and_the_interval_as_a_dag_task_does():
@@ -93,3 +93,14 @@ def test_of_run_reads_the_params_and_the_interval_as_a_dag_task_does():
     assert (
         days.of_run(explicit) == days.of_run(explicit, flights=True) == ["2026-07-01", "2026-07-02"]
     )
+
+
+def test_require_days_names_the_step_and_what_is_wrong():
+    june = [dt.date(2026, 6, 1), dt.date(2026, 6, 2)]
+    assert days.require_days(june, "land") == june
+    with pytest.raises(RunConfigError, match="land was given no days"):
+        days.require_days([], "land")
+    with pytest.raises(RunConfigError, match="materialize needs its days in order"):
+        days.require_days(june[::-1], "materialize")
+    with pytest.raises(RunConfigError, match="2026-06-01 comes after 2026-06-01"):
+        days.require_days([june[0], june[0]], "materialize")

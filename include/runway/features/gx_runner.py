@@ -5,7 +5,8 @@ rooted at `docs_dir` (`<docs_dir>/index.html`); each run is a page under
 `<docs_dir>/validations/<suite>/<run>/...`, each suite one under `expectations/`. The suites
 and validation results behind the site are kept as JSON under `<docs_dir>/store/`, so the
 index lists the latest runs (`DOCS_INDEX_LIMIT`). A rerun with the same name overwrites its
-results and pages.
+results and pages. The pages a build writes are then made to render offline
+(`runway.features.data_docs`: GX's CDN scripts and styles, copied under `<docs_dir>/_vendor/`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
+from runway.features import data_docs
 from runway.features.suites import Expectation
+from runway.settings import WEB_ASSETS_DIR
 
 log = logging.getLogger(__name__)
 DOCS_INDEX_LIMIT = 200  # validation runs the Data Docs index lists, newest data day first
@@ -175,6 +178,18 @@ def run(
         log.exception("could not build GX Data Docs under %s", docs_dir)
         return failures, None, pages
     for table, result_id in result_ids.items():
-        urls = context.get_docs_sites_urls(resource_identifier=result_id, site_name="runway")
-        pages[table] = unquote(urlparse(urls[0]["site_url"]).path) if urls else ""
+        pages[table] = _page(context, result_id)
+    built = [docs_dir / "index.html", *pages.values(), *(_page(context, s) for s in suite_ids)]
+    try:
+        data_docs.vendor(docs_dir, WEB_ASSETS_DIR, [Path(p) for p in built if p])
+    except data_docs.WebAssetsMissing as error:  # the docs stay, loading their CDN files
+        log.error("GX Data Docs under %s need the internet to render: %s", docs_dir, error)
+    except Exception:  # as with the build: never in the way of the gate's verdict
+        log.exception("could not make the GX Data Docs under %s render offline", docs_dir)
     return failures, docs_dir / "index.html", pages
+
+
+def _page(context, resource_id) -> str:
+    """The file of a resource's page in the Runway site ("" if it has none)."""
+    urls = context.get_docs_sites_urls(resource_identifier=resource_id, site_name="runway")
+    return unquote(urlparse(urls[0]["site_url"]).path) if urls else ""

@@ -10,17 +10,20 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shlex
+from collections import deque
+from collections.abc import Callable
 
-from runway.days import RunConfigError, end_of_day_utc
+from runway.days import RunConfigError, end_of_day_utc, require_days
 from runway.settings import DASK_RUNNER, Settings
 
 log = logging.getLogger(__name__)
 
 
 def land(settings: Settings, days: list[dt.date]) -> dict:
-    """Land the raw partitions of the days from the replayed source."""
+    """Land the raw partitions of the days from the replayed source; no days is refused."""
     from runway.features import sources
 
+    require_days(days, "land")
     source = sources.prepare_source(settings.source_dir, settings.replay_shift, settings.scale)
     first, last = sources.source_days(source)
     outside = [d.isoformat() for d in days if not first <= d <= last]
@@ -51,6 +54,7 @@ def validate_raw(settings: Settings, days: list[dt.date]) -> dict:
 
 def beam_options(settings: Settings, days: list[dt.date]) -> dict:
     """Pipeline options of the Beam feature job; the runner is one of them."""
+    require_days(days, "the Beam feature job")
     options = {
         "runner": settings.beam_runner,
         "start": days[0].isoformat(),
@@ -65,6 +69,49 @@ def beam_options(settings: Settings, days: list[dt.date]) -> dict:
         name, _, value = arg.lstrip("-").partition("=")
         options[name] = value or True
     return options
+
+
+class BeamJobError(RuntimeError):
+    """The Beam feature job failed; the message holds the job's own error."""
+
+
+class JobOutput:
+    """The last lines a job printed (stdout and stderr), to name its own error if it fails."""
+
+    def __init__(self, keep: int = 60):
+        self.lines: deque[str] = deque(maxlen=keep)
+
+    def __call__(self, line: str) -> None:
+        self.lines.append(line.rstrip("\n"))
+
+    def error(self) -> str:
+        """The job's last traceback, else the last lines it printed."""
+        lines = list(self.lines)
+        starts = [i for i, line in enumerate(lines) if line.startswith("Traceback")]
+        return "\n".join(lines[starts[-1] :] if starts else lines[-20:]) or "(no output)"
+
+
+def run_beam_job(settings: Settings, days: list[dt.date], start_pipeline: Callable) -> str:
+    """Run the Beam feature job over the days with `start_pipeline` (Airflow's
+    `BeamHook.start_python_pipeline`); a failure raises `BeamJobError` carrying the job's own
+    error (its last traceback), not only its return code. The features folder."""
+    import sys
+
+    output = JobOutput()
+    try:
+        start_pipeline(
+            variables=beam_options(settings, days),
+            py_file="runway.features.beam_job",
+            py_options=["-m"],
+            py_interpreter=sys.executable,
+            process_line_callback=output,
+        )
+    except Exception as error:
+        raise BeamJobError(
+            f"the Beam feature job over {days[0]}..{days[-1]} failed ({error}); "
+            f"its own error:\n{output.error()}"
+        ) from error
+    return str(settings.features_dir)
 
 
 def check_beam_runner(settings: Settings) -> dict:
@@ -110,6 +157,7 @@ def materialize(settings: Settings, days: list[dt.date]) -> dict:
     """Apply the Feast definitions and load the run's feature rows into the online store."""
     from runway.features import store as feature_store
 
+    require_days(days, "materialize")
     store = feature_store.get_store(settings)
     applied = feature_store.apply_definitions(store)
     # Rows of day D are stamped at the end of D: the run's rows lie in

@@ -57,6 +57,20 @@ class XGBoostScorer(Scorer):
             self.vocab.matrix(frame), iteration_range=(0, self.best_iteration + 1)
         )
 
+    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
+        import xgboost as xgb
+
+        matrix = xgb.DMatrix(
+            self.vocab.matrix(frame),
+            feature_names=self.booster.feature_names,
+            feature_types=self.booster.feature_types,
+            enable_categorical=True,
+        )
+        values = self.booster.predict(
+            matrix, pred_contribs=True, iteration_range=(0, self.best_iteration + 1)
+        )
+        return pd.DataFrame(values[:, :-1], columns=self.booster.feature_names)  # last: bias
+
     def feature_importance(self) -> dict[str, float]:
         gains = self.booster.get_score(importance_type="total_gain")
         return {name: float(gain) for name, gain in gains.items()}
@@ -134,6 +148,12 @@ class LightGBMScorer(Scorer):
         return self.booster.predict(
             self.vocab.matrix(frame), num_iteration=self.booster.best_iteration
         )
+
+    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
+        values = self.booster.predict(
+            self.vocab.matrix(frame), num_iteration=self.booster.best_iteration, pred_contrib=True
+        )
+        return pd.DataFrame(values[:, :-1], columns=self.booster.feature_name())  # last: bias
 
     def feature_importance(self) -> dict[str, float]:
         gains = self.booster.feature_importance(importance_type="gain")

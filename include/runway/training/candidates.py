@@ -104,6 +104,10 @@ def train_candidate(
     busy machine 1 is often faster: OpenMP threads that wait for a core spin."""
     import optuna
 
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+        raise ValueError(f"n_trials must be a whole number >= 1, got {n_trials!r}")
+    if not timeout_s > 0:
+        raise ValueError(f"timeout_s must be > 0 seconds, got {timeout_s!r}")
     spec = family_spec(family)
     device = resolve_device(device) if spec.uses_gpu else "cpu"
     started = time.monotonic()

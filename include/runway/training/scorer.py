@@ -17,6 +17,11 @@ class Scorer:
         """P(delayed) for each row of a raw frame holding `inputs.RAW_INPUTS`."""
         raise NotImplementedError
 
+    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame | None:
+        """Per-row, per-input contributions to the log-odds (SHAP), where the family computes
+        them itself; None otherwise."""
+        return None
+
     def feature_importance(self) -> dict[str, float] | None:
         """Importance per model input, where the family has a meaningful one."""
         return None

@@ -32,13 +32,25 @@ def training_window(
     run_moment: dt.datetime,
 ) -> tuple[dt.date, dt.date]:
     """The params' window, else the `window_days` (default: the retrain policy's) days ending
-    the day before the run's moment (its data interval's end, or when it was triggered)."""
+    the last day whose flights have landed, at or before the day before the run's moment (its
+    data interval's end, or when it was triggered), and starting no earlier than the first
+    landed day. With nothing landed, refused at once, saying what to give."""
     from runway import days
 
+    explicit = days.explicit_range(window_start, window_end, ("window_start", "window_end"))
+    if explicit is not None:
+        return explicit
+    not_after = days.local_day(run_moment) - dt.timedelta(days=1)
+    landed = landed_days(settings.raw_dir, not_after)
+    if not landed:
+        raise days.RunConfigError(
+            f"no raw flights landed under {settings.raw_dir} up to {not_after}, so a run "
+            "without a window has nothing to train on: give window_start and window_end "
+            "(YYYY-MM-DD) of landed days, or land days first (feature_pipeline with start and end)"
+        )
     length = window_days or settings.retrain.window_days
-    return days.training_window(
-        window_start, window_end, length, days.local_day(run_moment) - dt.timedelta(days=1)
-    )
+    end = landed[-1]
+    return max(end - dt.timedelta(days=length - 1), landed[0]), end
 
 
 def build_training_set(settings: Settings, start: dt.date, end: dt.date, run_id: str) -> dict:
@@ -183,6 +195,7 @@ def gate_best(
     verdict of the version the gate chose is returned (and recorded on it); the other's is
     recorded on its own version.
     """
+    from runway import contracts, registry
     from runway.intervals import Estimate
     from runway.training.gate import Evidence, gate_candidate
 
@@ -219,8 +232,14 @@ def gate_best(
         chosen["version"],
         verdict.to_markdown(),
     )
+    model = registry.load_model(
+        registry.version_uri(chosen["version"], settings.model_name),
+        tracking_uri=settings.mlflow_uri,
+    )
+    scores = model.predict(split.test[list(contracts.RAW_INPUTS)])
+    links = _write_evidence(settings, chosen, verdict, split.test, scores, model, baseline)
     if verdict.passed:
-        _log_reference(settings, chosen, frame, split.test)
+        _log_reference(settings, chosen, frame, split.test, model)
     return {
         "family": chosen["family"],
         "version": chosen["version"],
@@ -240,10 +259,59 @@ def gate_best(
         "honest_baseline": note,
         "test_auc": {c["family"]: c["test_auc"] for c in candidates if c},
         "baseline_test_auc": baseline["test_auc"] if baseline else None,
+        "links": links,
     }
 
 
-def _log_reference(settings: Settings, best: dict, frame: pd.DataFrame, test: pd.DataFrame) -> None:
+def _write_evidence(settings, chosen, verdict, test, scores, model, baseline) -> dict[str, str]:
+    """The gate verdict report and the model card of the chosen version, in the reports folder
+    and on its MLflow run; returns the Runway-view paths the task's extra links point to."""
+    from runway import contracts, links, registry
+    from runway.training import card
+
+    where = {"tracking_uri": settings.mlflow_uri, "model_name": settings.model_name}
+    baseline_version = baseline["version"] if baseline else None
+    baseline_scores = None
+    if baseline_version is not None and baseline_version != chosen["version"]:
+        baseline_model = registry.load_model(
+            registry.version_uri(baseline_version, settings.model_name),
+            tracking_uri=settings.mlflow_uri,
+        )
+        baseline_scores = baseline_model.predict(test[list(contracts.RAW_INPUTS)])
+    elif baseline_version == chosen["version"]:
+        baseline_scores = scores
+    tags = registry.version_tags(chosen["version"], **where)
+    lineage = {
+        k.removeprefix(registry.TAG_PREFIX): v
+        for k, v in tags.items()
+        if k.removeprefix(registry.TAG_PREFIX) in card.LINEAGE
+    }
+    name = card.report_name(settings.model_name, chosen["version"])
+    gate_html = card.gate_report(
+        verdict, model_name=settings.model_name, version=chosen["version"],
+        family=chosen["family"], test=test, baseline=baseline_version,
+    )  # fmt: skip
+    card_html = card.model_card(
+        model_name=settings.model_name, version=chosen["version"], family=chosen["family"],
+        lineage=lineage, test=test, scores=scores, baseline_scores=baseline_scores,
+        baseline_version=baseline_version,
+        scorer=getattr(model.unwrap_python_model(), "scorer", None),
+    )  # fmt: skip
+    gate_path = card.write(settings.reports_dir, "gate", name, gate_html)
+    card_path = card.write(settings.reports_dir, "models", name, card_html)
+    client = registry.mlflow_client(settings.mlflow_uri)
+    client.log_text(chosen["run_id"], gate_html, "gate/verdict.html")
+    client.log_text(chosen["run_id"], card_html, "model_card.html")
+    return {
+        "Gate verdict": links.file_url(gate_path, settings.reports_dir, settings.gx_dir),
+        "Model card": links.file_url(card_path, settings.reports_dir, settings.gx_dir),
+        "MLflow run": links.mlflow_run_url(chosen["run_id"]),
+    }
+
+
+def _log_reference(
+    settings: Settings, best: dict, frame: pd.DataFrame, test: pd.DataFrame, model
+) -> None:
     """Keep what monitoring compares the version with: its test window with its scores
     (prediction drift), its training window's entity-days and each feature column's drift
     alarm calibrated on them (data drift)."""
@@ -251,9 +319,6 @@ def _log_reference(settings: Settings, best: dict, frame: pd.DataFrame, test: pd
     from runway.monitoring.drift import calibrate, entity_days
 
     sample = test.sample(min(len(test), REFERENCE_ROWS), random_state=settings.drift_seed)
-    model = registry.load_model(
-        registry.version_uri(best["version"], settings.model_name), tracking_uri=settings.mlflow_uri
-    )
     sample = sample.assign(score_champion=model.predict(sample[list(contracts.RAW_INPUTS)]))
     days = entity_days(frame)
     calibration = calibrate(days, list(contracts.ALL_FEATURES))
@@ -287,18 +352,24 @@ def promote(settings: Settings, verdict: dict, policy: str, actor: str, reason: 
     }
 
 
-def last_landed_day(raw_dir, not_after: dt.date) -> dt.date:
-    """The newest day, at or before `not_after`, whose raw flights have landed."""
+def landed_days(raw_dir, not_after: dt.date) -> list[dt.date]:
+    """The days, at or before `not_after`, whose raw flights have landed, oldest first."""
     found = []
     for path in (raw_dir / "flights").glob("date=*/part-0.parquet"):
         day = dt.date.fromisoformat(path.parent.name.removeprefix("date="))
         if day <= not_after:
             found.append(day)
+    return sorted(found)
+
+
+def last_landed_day(raw_dir, not_after: dt.date) -> dt.date:
+    """The newest day, at or before `not_after`, whose raw flights have landed."""
+    found = landed_days(raw_dir, not_after)
     if not found:
         raise FileNotFoundError(
             f"no raw flights landed under {raw_dir} up to {not_after}: run feature_pipeline"
         )
-    return max(found)
+    return found[-1]
 
 
 def promote_version(

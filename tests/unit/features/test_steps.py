@@ -47,3 +47,33 @@ def test_landing_a_day_outside_the_replay_is_refused_with_the_range(tmp_path):
     ):
         steps.land(settings, [dt.date(2030, 1, 1)])
     assert not settings.raw_dir.exists()
+
+
+@pytest.mark.parametrize("step", ["land", "materialize", "beam_options"])
+def test_a_step_given_no_days_says_so(tmp_path, step):
+    settings = Settings(home=tmp_path, replay_year=2026)
+    with pytest.raises(RunConfigError, match=r"given no days: give at least one"):
+        getattr(steps, step)(settings, [])
+    assert not settings.raw_dir.exists()
+
+
+@pytest.mark.parametrize("step", ["land", "materialize", "beam_options"])
+def test_a_step_given_days_out_of_order_names_them(tmp_path, step):
+    settings = Settings(home=tmp_path, replay_year=2026)
+    with pytest.raises(RunConfigError, match=r"in order.*2026-06-01 comes after 2026-06-05"):
+        getattr(steps, step)(settings, [dt.date(2026, 6, 5), dt.date(2026, 6, 1)])
+
+
+def test_a_failing_beam_job_surfaces_its_own_error(tmp_path):
+    """Through Airflow's real BeamHook, as the task runs it: the job's traceback, not only
+    'return code 1', is in the error the task logs."""
+    from airflow.providers.apache.beam.hooks.beam import BeamHook
+
+    settings = Settings(home=tmp_path, replay_year=2026)  # nothing landed: the job fails
+    hook = BeamHook(runner=settings.beam_runner)
+    with pytest.raises(steps.BeamJobError) as failure:
+        steps.run_beam_job(settings, [dt.date(2026, 6, 1)], hook.start_python_pipeline)
+    message = str(failure.value)
+    assert "return code 1" in message
+    assert "its own error:\nTraceback" in message
+    assert "FileNotFoundError: raw partitions missing for the feature job" in message

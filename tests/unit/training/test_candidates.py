@@ -130,3 +130,19 @@ def test_unknown_family_and_device_are_refused(split):
         train_candidate("catboost", split.train, split.valid)
     with pytest.raises(ValueError, match="device"):
         train_candidate("torch", split.train, split.valid, device="tpu")
+
+
+@pytest.mark.parametrize(
+    "budget, message",
+    [
+        ({"n_trials": 0}, r"n_trials must be a whole number >= 1, got 0"),
+        ({"n_trials": -3}, r"n_trials must be a whole number >= 1, got -3"),
+        ({"n_trials": 2.5}, r"n_trials must be a whole number >= 1, got 2.5"),
+        ({"timeout_s": 0}, r"timeout_s must be > 0 seconds, got 0"),
+    ],
+)
+def test_a_budget_that_allows_no_trial_is_refused_by_name(budget, message):
+    """Not reported as 'no trial completed within 600 s' (a timeout that never happened)."""
+    empty = pd.DataFrame()
+    with pytest.raises(ValueError, match=message):
+        train_candidate("lightgbm", empty, empty, **budget)

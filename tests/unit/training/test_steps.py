@@ -31,13 +31,25 @@ def test_baseline_and_skipped_families_never_compete():
         choose_candidate([None, _c("logreg", 0.4, 0.01)], max_ece=0.05)
 
 
-def test_training_window_defaults_to_the_policy_days_before_the_run():
+def _landed(settings, first, last):
+    import datetime as dt
+
+    day = first
+    while day <= last:
+        part = settings.raw_dir / "flights" / f"date={day.isoformat()}" / "part-0.parquet"
+        part.parent.mkdir(parents=True, exist_ok=True)
+        part.write_bytes(b"")
+        day += dt.timedelta(days=1)
+
+
+def test_training_window_defaults_to_the_policy_days_before_the_run(tmp_path):
     import datetime as dt
 
     from runway.settings import RetrainPolicy, Settings
     from runway.training.steps import training_window
 
-    settings = Settings(retrain=RetrainPolicy(window_days=28))
+    settings = Settings(home=tmp_path, retrain=RetrainPolicy(window_days=28))
+    _landed(settings, dt.date(2026, 5, 1), dt.date(2026, 7, 3))  # landed past the run too
     run = dt.datetime(2026, 7, 1, 7, 0, tzinfo=dt.UTC)  # 03:00 in New York, July 1st
     assert training_window(settings, None, None, None, run) == (
         dt.date(2026, 6, 3),
@@ -51,3 +63,38 @@ def test_training_window_defaults_to_the_policy_days_before_the_run():
         dt.date(2026, 5, 1),
         dt.date(2026, 5, 31),
     )
+
+
+def test_training_window_defaults_to_the_days_that_landed(tmp_path):
+    """The demo lands days only up to its last replayed day: a run today, with no window,
+    trains on the days that exist (it failed on 'raw flights not landed' before)."""
+    import datetime as dt
+
+    from runway.settings import RetrainPolicy, Settings
+    from runway.training.steps import training_window
+
+    settings = Settings(home=tmp_path, retrain=RetrainPolicy(window_days=42))
+    _landed(settings, dt.date(2026, 1, 10), dt.date(2026, 2, 28))
+    today = dt.datetime(2026, 12, 2, 1, 0, tzinfo=dt.UTC)
+    assert training_window(settings, None, None, None, today) == (
+        dt.date(2026, 1, 18),
+        dt.date(2026, 2, 28),
+    )
+    # fewer landed days than the window: it starts at the first of them
+    assert training_window(settings, None, None, 90, today) == (
+        dt.date(2026, 1, 10),
+        dt.date(2026, 2, 28),
+    )
+
+
+def test_training_window_with_nothing_landed_says_what_to_give(tmp_path):
+    import datetime as dt
+
+    from runway.days import RunConfigError
+    from runway.settings import Settings
+    from runway.training.steps import training_window
+
+    settings = Settings(home=tmp_path)
+    run = dt.datetime(2026, 7, 1, 7, 0, tzinfo=dt.UTC)
+    with pytest.raises(RunConfigError, match="give window_start and window_end"):
+        training_window(settings, None, None, None, run)
