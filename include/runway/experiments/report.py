@@ -54,7 +54,8 @@ def daily_table(frame: pd.DataFrame) -> pd.DataFrame:
         for j, arm in enumerate((CHAMPION, CHALLENGER)):
             out.append({"day": day, "arm": arm, "labelled": int(per["n"][i, j]),
                         "auc": float(per["auc"][i, j])})  # fmt: skip
-    return pd.DataFrame(out).replace({np.nan: None})
+    columns = ["day", "arm", "labelled", "auc"]
+    return pd.DataFrame(out, columns=columns).replace({np.nan: None})
 
 
 def _png(fig) -> str:

@@ -95,8 +95,8 @@ def test_stop_and_refusals(world):
             settings, mode="ab", challenger=2, share=0.5, start=START + dt.timedelta(days=1),
             reason="r", actor="t", now=NOW,
         )  # fmt: skip
-    with pytest.raises(RuntimeError, match="no served_predictions table: start the serving"):
-        steps.evaluate(settings, START, "run", NOW)
+    nothing = steps.evaluate(settings, START, "run", NOW)  # no answer served yet
+    assert nothing["action"] == "refuse" and nothing["days"] == 0
     stopped = steps.stop_experiment(settings, None, "ops", "wrong model", NOW)
     assert stopped["status"] == "stopped" and stopped["share"] == 0.05
     with pytest.raises(record.ExperimentError, match="MAX_DAYS"):
