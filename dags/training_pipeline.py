@@ -4,7 +4,9 @@
 Builds a point-in-time training set from Feast for a window of flights, tunes one candidate
 per model family (XGBoost, LightGBM, a PyTorch MLP; each its own task, the GPU families on the
 `gpu` queue and pool), logs each to MLflow as a version of `flight_delay`, gates the best
-against the current `champion` on the same test window, and promotes it: `challenger` always,
+against the current `champion` on the same test window, with its recipe's rolling-origin
+backtest against the baselines (`backtest_recipe`) as the evidence that it beats them, and
+promotes it: `challenger` always,
 `champion` too when `promotion` is `auto`.
 
 Runs weekly, and on demand: from the REST API, by the drift monitor (with its evidence in
@@ -229,9 +231,27 @@ def training_pipeline():
         """The schedule-only logistic regression every candidate is compared with."""
         return _train("logreg", data)
 
+    @task(multiple_outputs=False)
+    def backtest_recipe(data: dict) -> dict:
+        """Each family's recipe and the baselines, trained and tested on earlier windows of the
+        history (rolling origin): the evidence the gate's beats_baseline check reads."""
+        from runway.training.steps import backtest_recipe
+
+        context = get_current_context()
+        params = context["params"]
+        return backtest_recipe(
+            _settings(),
+            data,
+            params["families"],
+            valid_days=params["valid_days"],
+            test_days=params["test_days"],
+            run_id=context["run_id"],
+        )
+
     @task(multiple_outputs=False, trigger_rule="none_failed_min_one_success")
-    def gate_challenger(data: dict, families: list[str]) -> dict:
-        """The best candidate through the model gate against the champion, on the same test days."""
+    def gate_challenger(data: dict, families: list[str], recipe: dict) -> dict:
+        """The best candidate through the model gate against the champion, on the same test
+        days, its recipe judged against the baselines by the backtest."""
         from runway.training.steps import gate_best
 
         context = get_current_context()
@@ -240,8 +260,9 @@ def training_pipeline():
         from runway import links
 
         verdict = gate_best(
-            _settings(), list(candidates), data["path"], params["test_days"], params["valid_days"]
-        )
+            _settings(), list(candidates), data["path"], params["test_days"],
+            params["valid_days"], recipe=recipe,
+        )  # fmt: skip
         links.publish(context, verdict["links"])
         return verdict
 
@@ -273,7 +294,8 @@ def training_pipeline():
         train_torch(data),
         train_baseline(data),
     ]
-    verdict = gate_challenger(data, [c.operator.task_id for c in candidates])
+    recipe = backtest_recipe(data)
+    verdict = gate_challenger(data, [c.operator.task_id for c in candidates], recipe)
     candidates >> verdict
     promote_model(verdict)
 

@@ -131,6 +131,21 @@ class ServingSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class BacktestPolicy:
+    """The rolling-origin backtest of a recipe (`runway.training.backtest`) that the training
+    DAG runs beside its candidates, feeding the gate's `beats_baseline` check.
+
+    The DAG backtests few windows, so that `make demo` stays within its minutes;
+    `scripts/backtest_report.py` runs the year's (>= 8) with the same code."""
+
+    windows: int = 2  # folds ending at the training window's end, as many as the history holds
+    test_days: int = 14  # each fold's out-of-time test days
+    n_trials: int = 3  # Optuna trials per recipe and fold
+    timeout_s: float = 60.0  # per recipe and fold
+    families: tuple[str, ...] = ("xgboost", "lightgbm")  # recipes backtested (of those trained)
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     profile: Literal["local", "cluster"] = "local"
     home: Path = REPO_ROOT / ".runway"  # all state of the local profile lives below it
@@ -179,6 +194,7 @@ class Settings:
     retrain: RetrainPolicy = RetrainPolicy()
     experiments: ExperimentPolicy = ExperimentPolicy()
     serving: ServingSettings = ServingSettings()
+    backtest: BacktestPolicy = BacktestPolicy()
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -198,6 +214,12 @@ class Settings:
             raise SettingsError(
                 f"RUNWAY_EXPERIMENTS_RAMP must rise strictly inside (0, 1), got {ramp}"
             )
+        unknown = sorted(set(self.backtest.families) - {"xgboost", "lightgbm", "torch"})
+        if unknown:
+            raise SettingsError(
+                f"RUNWAY_BACKTEST_FAMILIES names unknown families {unknown}: "
+                "of xgboost, lightgbm, torch"
+            )
         if self.profile == "cluster":
             missing = [
                 f"RUNWAY_{name.upper()}"
@@ -215,6 +237,10 @@ class Settings:
             ("retrain", "cooldown_days", 0, None),
             ("retrain", "window_days", 14, 366),
             ("gate", "max_ece", 0.0, 1.0),
+            ("backtest", "windows", 0, 52),
+            ("backtest", "test_days", 1, 60),
+            ("backtest", "n_trials", 1, 500),
+            ("backtest", "timeout_s", 1.0, 3600.0),
             ("gate", "min_roc_auc", 0.0, 1.0),
             (None, "drift_sample_rows", 1, None),
             (None, "monitor_window_days", 1, None),

@@ -31,6 +31,8 @@ EXPECTED_TASKS = {
     },
     "training_pipeline": {
         ("build_training_set", "gate_challenger"),
+        ("build_training_set", "backtest_recipe"),
+        ("backtest_recipe", "gate_challenger"),
         *(("build_training_set", family) for family in _FAMILIES),
         *((family, "gate_challenger") for family in _FAMILIES),
         ("gate_challenger", "promote_model"),

@@ -6,8 +6,9 @@ accepted run executes. On SQLite ten concurrent triggers took the scheduler, tri
 dag-processor down ("database is locked"); this Airflow runs on its embedded PostgreSQL.
 
 The same Airflow shows the rest of the operations work: a component killed with SIGKILL is
-restarted by the supervisor; a conf with an unknown key or a reversed window is refused at
-trigger time with HTTP 400 naming the key; every file holding a secret is 0600 in a 0700 folder.
+restarted by the supervisor, and so is the database (with the components it took down); a conf
+with an unknown key or a reversed window is refused at trigger time with HTTP 400 naming the
+key; every file holding a secret is 0600 in a 0700 folder.
 The DAG under load is a one-task probe written here; `training_pipeline` is the project's own
 (paused: its runs here are refused or queued, never executed).
 """
@@ -251,3 +252,20 @@ def test_a_killed_component_is_restarted(airflow):
     api = airflow.client()
     run_id = api.trigger("load_probe", {})
     assert api.wait("load_probe", run_id, timeout=300)["state"] == "success"
+
+
+def test_a_killed_database_is_restarted(airflow):
+    killed = airflow.postgres.pid()
+    os.kill(killed, signal.SIGKILL)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        pid = airflow.postgres.pid()
+        if pid not in (None, killed) and airflow.healthy():
+            break
+        time.sleep(2)
+    assert airflow.postgres.pid() not in (None, killed) and airflow.healthy()
+    assert "postgres is not running: restarting it" in airflow.supervisor_log.read_text()
+    api = airflow.client()
+    run_id = api.trigger("load_probe", {})
+    assert api.wait("load_probe", run_id, timeout=300)["state"] == "success"
+    print("after a database kill:", airflow.components())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import subprocess
 
 import pandas as pd
@@ -168,6 +169,97 @@ def train_family(
     return summary
 
 
+def _landed_days(raw_dir) -> list[dt.date]:
+    return sorted(
+        dt.date.fromisoformat(path.parent.name.removeprefix("date="))
+        for path in (raw_dir / "flights").glob("date=*/part-0.parquet")
+    )
+
+
+def backtest_recipe(
+    settings: Settings,
+    data: dict,
+    families: list[str],
+    *,
+    valid_days: int,
+    test_days: int,
+    run_id: str,
+    seed: int = 0,
+) -> dict:
+    """The rolling-origin backtest (`training.backtest`) of each family's recipe as this run
+    trains it (its window less the test days, `valid_days` of them validating) against the
+    baselines, over the latest `settings.backtest.windows` folds of `test_days` days that
+    the landed history holds before the training window's end. Logged as an MLflow run
+    (`backtest/backtest.{md,json}`); returns each family's `beats_baseline` evidence for the
+    gate, empty when no fold fits (the gate then judges on the test days and says so)."""
+    from runway.features import store as feature_store
+    from runway.registry import ensure_experiment, tracking
+    from runway.training.backtest import Recipe, rolling_windows, run_backtest
+    from runway.training.training_set import write_training_set
+
+    policy = settings.backtest
+    first, last = (dt.date.fromisoformat(d) for d in data["window"].split(".."))
+    window_days = (last - first).days + 1 - test_days
+    recipes = [
+        Recipe(f, window_days, valid_days, policy.n_trials, policy.timeout_s)
+        for f in families
+        if f in policy.families
+    ]
+    landed = [d for d in _landed_days(settings.raw_dir) if d <= last]
+    windows = (
+        rolling_windows(landed[0], last, window_days, policy.test_days, policy.windows)
+        if landed and recipes and window_days > valid_days
+        else []
+    )
+    if not windows:
+        why = (
+            f"no backtest: the recipes {[r.name for r in recipes]} need {window_days} + "
+            f"{policy.test_days} days of history up to {last}, the landed days start at "
+            f"{landed[0] if landed else 'none'} (RUNWAY_BACKTEST_WINDOWS={policy.windows})"
+        )
+        log.info(why)
+        return {"evidence": {}, "windows": 0, "run_id": None, "note": why}
+    out = settings.training_dir / _safe(run_id) / "backtest_set.parquet"
+    start = windows[0].train_start
+    write_training_set(feature_store.get_store(settings), settings.raw_dir, start, last, out)
+    result = run_backtest(
+        pd.read_parquet(out), recipes, windows, seed=seed, threads=settings.train_threads or 1
+    )
+    log.info("recipe backtest:\n%s", result.to_markdown())
+    with tracking(settings.mlflow_uri) as client:
+        experiment = ensure_experiment(
+            client, settings.experiment, settings.mlflow_artifact_location
+        )
+        run = client.create_run(
+            experiment,
+            run_name=f"backtest-{_safe(run_id)}"[:250],
+            tags={f"{TAG_PREFIX}kind": "backtest", f"{TAG_PREFIX}airflow_run_id": run_id},
+        )
+        mlflow_run = run.info.run_id
+        for r in result.overall.to_dict("records"):
+            for metric in ("roc_auc", "daily_auc", "ece"):
+                client.log_metric(mlflow_run, f"{r['model']}.{metric}", float(r[metric]))
+        client.log_text(mlflow_run, result.to_markdown(), "backtest/backtest.md")
+        figures = json.dumps(result.to_dict(), indent=1)
+        client.log_text(mlflow_run, figures, "backtest/backtest.json")
+        client.set_terminated(mlflow_run)
+    evidence = {}
+    for recipe in recipes:
+        e = result.evidence(recipe.name)
+        detail = f"{e.detail}; MLflow run {mlflow_run}"
+        evidence[recipe.family] = [{"name": e.name, "gain": e.gain.to_dict(), "detail": detail}]
+    return {
+        "evidence": evidence,
+        "windows": len(windows),
+        "test_days": f"{windows[0].test_start}..{windows[-1].test_end}",
+        "run_id": mlflow_run,
+        "overall_auc": {
+            r["model"]: round(r["roc_auc"], 4) for r in result.overall.to_dict("records")
+        },
+        "seconds": round(result.seconds, 1),
+    }
+
+
 def choose_candidate(candidates: list[dict | None], max_ece: float) -> dict:
     """The best candidate on the validation window: lowest log loss among those calibrated
     within `max_ece` there (among all, if none is). The test window is never looked at; the
@@ -185,26 +277,34 @@ def gate_best(
     data_path: str,
     test_days: int,
     valid_days: int,
-    evidence: list[dict] | None = None,
+    recipe: dict | None = None,
 ) -> dict:
     """The best candidate (`choose_candidate`) through the gate against the champion and the
     baseline; if its recipe did not beat the baseline's, the baseline itself through the gate:
     the simplest adequate model is the honest champion.
 
-    `evidence`: the backtest's recipe comparisons (`Evidence` as dicts), when one ran. The
-    verdict of the version the gate chose is returned (and recorded on it); the other's is
+    `recipe`: what `backtest_recipe` returned, when it ran: its `evidence` of the best
+    candidate's family (`Evidence` as dicts) decides `beats_baseline`. The verdict of the
+    version the gate chose is returned (and recorded on it); the other's is
     recorded on its own version.
     """
     from runway import contracts, registry
-    from runway.intervals import Estimate
     from runway.training.gate import Evidence, gate_candidate
 
     best = choose_candidate(candidates, settings.gate.max_ece)
     baseline = next((c for c in candidates if c and c["family"] == BASELINE), None)
     frame, split = _splits(data_path, valid_days, test_days)
-    recipe = [
-        Evidence(e["name"], Estimate(**e["gain"]), e.get("detail", "")) for e in evidence or []
+    backtest = recipe or {}
+    evidence = [
+        Evidence(e["name"], _estimate(e["gain"]), e.get("detail", ""))
+        for e in backtest.get("evidence", {}).get(best["family"], [])
     ]
+    notes = (
+        (f"recipe backtest: {backtest['windows']} windows, test days {backtest['test_days']}, "
+         f"MLflow run {backtest['run_id']}, pooled AUC {backtest['overall_auc']}",)
+        if backtest.get("windows") else
+        ((backtest["note"],) if backtest.get("note") else ())
+    )  # fmt: skip
     where = {
         "tracking_uri": settings.mlflow_uri,
         "model_name": settings.model_name,
@@ -212,7 +312,7 @@ def gate_best(
     }
     verdict = gate_candidate(
         best["version"], split.test, baseline_version=baseline["version"] if baseline else None,
-        recipe_evidence=recipe, **where,
+        recipe_evidence=evidence, notes=notes, **where,
     )  # fmt: skip
     chosen, note = best, None
     lost_to_baseline = verdict.failed and all(c.name == "beats_baseline" for c in verdict.failed)
@@ -224,7 +324,7 @@ def gate_best(
             f"the baseline {baseline['family']} version {baseline['version']} is gated in its place"
         )
         log.info(note)
-        verdict = gate_candidate(baseline["version"], split.test, notes=(note,), **where)
+        verdict = gate_candidate(baseline["version"], split.test, notes=(note, *notes), **where)
         chosen = baseline
     log.info(
         "model gate for %s version %s:\n%s",
@@ -257,6 +357,7 @@ def gate_best(
             if c.kind == "evidence"
         ],
         "honest_baseline": note,
+        "backtest_run": backtest.get("run_id"),
         "test_auc": {c["family"]: c["test_auc"] for c in candidates if c},
         "baseline_test_auc": baseline["test_auc"] if baseline else None,
         "links": links,
@@ -307,6 +408,12 @@ def _write_evidence(settings, chosen, verdict, test, scores, model, baseline) ->
         "Model card": links.file_url(card_path, settings.reports_dir, settings.gx_dir),
         "MLflow run": links.mlflow_run_url(chosen["run_id"]),
     }
+
+
+def _estimate(gain: dict):
+    from runway.intervals import Estimate
+
+    return Estimate(**{k: math.nan if v is None else v for k, v in gain.items()})
 
 
 def _log_reference(

@@ -98,3 +98,24 @@ def test_training_window_with_nothing_landed_says_what_to_give(tmp_path):
     run = dt.datetime(2026, 7, 1, 7, 0, tzinfo=dt.UTC)
     with pytest.raises(RunConfigError, match="give window_start and window_end"):
         training_window(settings, None, None, None, run)
+
+
+def test_the_backtest_says_why_when_the_history_holds_no_fold(tmp_path):
+    """Too little landed history (or no backtested family): no evidence, and the reason named;
+    the gate then judges beats_baseline on the test days and says so."""
+    from runway.settings import Settings
+    from runway.training.steps import backtest_recipe
+
+    settings = Settings(home=tmp_path)
+    for day in ("2026-03-01", "2026-03-02"):
+        path = settings.raw_dir / "flights" / f"date={day}" / "part-0.parquet"
+        path.parent.mkdir(parents=True)
+        path.touch()
+    data = {"window": "2026-01-20..2026-03-02"}
+    kw = {"valid_days": 7, "test_days": 7, "run_id": "manual__x"}
+    out = backtest_recipe(settings, data, ["lightgbm", "torch"], **kw)
+    assert out["evidence"] == {} and out["windows"] == 0
+    assert "lightgbm_35d" in out["note"] and "2026-03-01" in out["note"]
+    assert "RUNWAY_BACKTEST_WINDOWS=2" in out["note"]
+    out = backtest_recipe(settings, data, ["torch"], **kw)  # torch is not backtested by default
+    assert out["evidence"] == {} and "[]" in out["note"]
