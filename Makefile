@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ENV := source scripts/env.sh &&
+TEST_WORKERS ?= 2  # pytest-xdist processes; a test file stays in one (its fixtures are shared)
 
 .PHONY: install demo replay test lint bench lock airflow stop credentials mlflow serve clean
 
@@ -27,7 +28,7 @@ replay: install  ## the loop over a longer range: make replay START=2026-01-01 E
 	$(ENV) $(BIN)/python scripts/demo.py --start $(or $(START),2026-01-01) --end $(or $(END),2026-07-31) --chunk-days $(or $(CHUNK),14) --port $(or $(DEMO_PORT),8080)
 
 test: install lint  ## lint, then every test layer: DAG integrity, unit, integration, end to end
-	$(ENV) $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(ENV) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install  ## ruff check (with Airflow's AIR rules) and ruff format --check
 	$(BIN)/ruff check .

@@ -398,3 +398,13 @@ def rollback(
         {"rolled_back_to": target, "rolled_back_reason": reason, "rolled_back_by": actor},
     )
     return AliasChange(CHAMPION, current, target)
+
+
+def tag_version(
+    version: int, tags: dict[str, object], *, tracking_uri: str, model_name: str = MODEL_NAME
+) -> None:
+    """Set `runway.<key>` tags on a version (an experiment's decision, say); refuses an
+    unknown version, naming it."""
+    client = mlflow_client(tracking_uri)
+    _version(client, model_name, version)
+    _set_tags(client, model_name, int(version), tags)

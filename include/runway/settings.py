@@ -86,6 +86,34 @@ class RetrainPolicy:
 
 
 @dataclasses.dataclass(frozen=True)
+class ExperimentPolicy:
+    """How an online experiment decides (`runway.experiments.decision`), and on what.
+
+    The primary test compares the arms' within-day AUC (each day's flights ranked against each
+    other, so the weather a day shares cancels), one difference per day, in a weighted t-test
+    over days; the daily looks are corrected by Lan-DeMets O'Brien-Fleming alpha spending
+    (`runway.experiments.design`). The planned length comes from a power calculation on the
+    champion's baseline rates; guardrails end an experiment at once."""
+
+    alpha: float = 0.05  # one-sided: false promotions over the whole experiment, all looks
+    harm_alpha: float = 0.05  # one-sided: rolling back a challenger that is not worse
+    power: float = 0.80  # chance of promoting a challenger better by `auc_margin`
+    auc_margin: float = 0.02  # the within-day AUC gain worth detecting
+    min_days: int = 5  # refuse to decide on fewer labelled days (the t-test's df, the intervals)
+    max_days: int = 60  # a plan longer than this is refused at start: raise the share or margin
+    ab_share: float = 0.5  # the challenger's traffic share in `ab` unless the start says otherwise
+    ramp: tuple[float, ...] = (0.05, 0.25, 0.5)  # the canary's challenger shares, in order
+    ramp_days: int = 3  # days each canary step must hold its guardrails before the next
+    max_error_rate: float = 0.01  # guardrail: the challenger arm's share of failed answers
+    max_latency_p99_ms: float = 50.0  # guardrail: the challenger arm's p99 answer latency
+    max_ece: float = 0.10  # guardrail: the challenger arm's ECE (interval's lower bound)
+    min_ece_flights: int = 500  # ... judged on at least this many labelled flights (bias)
+    guardrail_alpha: float = 0.01  # each guardrail's test level (error rate, latency)
+    resamples: int = 1000  # day-block bootstrap resamples of the report's intervals
+    level: float = 0.90  # the intervals' coverage
+
+
+@dataclasses.dataclass(frozen=True)
 class ServingSettings:
     """The online endpoint (`runway.serving`): where it listens, how many workers, its bounds.
 
@@ -164,6 +192,7 @@ class Settings:
 
     gate: GateThresholds = GateThresholds()
     retrain: RetrainPolicy = RetrainPolicy()
+    experiments: ExperimentPolicy = ExperimentPolicy()
     serving: ServingSettings = ServingSettings()
     backtest: BacktestPolicy = BacktestPolicy()
 
@@ -179,6 +208,12 @@ class Settings:
         if self.replay_year and not 2000 <= self.replay_year <= 2100:
             raise SettingsError(f"RUNWAY_REPLAY_YEAR out of range: {self.replay_year}")
         self._check_beam()
+        ramp = self.experiments.ramp
+        rising = all(a < b for a, b in zip(ramp, ramp[1:], strict=False))
+        if not ramp or not rising or not all(0 < share < 1 for share in ramp):
+            raise SettingsError(
+                f"RUNWAY_EXPERIMENTS_RAMP must rise strictly inside (0, 1), got {ramp}"
+            )
         unknown = sorted(set(self.backtest.families) - {"xgboost", "lightgbm", "torch"})
         if unknown:
             raise SettingsError(
@@ -210,6 +245,21 @@ class Settings:
             (None, "drift_sample_rows", 1, None),
             (None, "monitor_window_days", 1, None),
             (None, "dask_connect_timeout_s", 1, None),
+            ("experiments", "alpha", 1e-6, 0.5),
+            ("experiments", "harm_alpha", 1e-6, 0.5),
+            ("experiments", "power", 0.5, 0.999),
+            ("experiments", "auc_margin", 1e-4, 0.5),
+            ("experiments", "min_days", 2, None),
+            ("experiments", "max_days", 2, 366),
+            ("experiments", "ab_share", 0.01, 0.99),
+            ("experiments", "ramp_days", 1, None),
+            ("experiments", "max_error_rate", 0.0, 1.0),
+            ("experiments", "max_latency_p99_ms", 0.0, None),
+            ("experiments", "max_ece", 0.0, 1.0),
+            ("experiments", "min_ece_flights", 1, None),
+            ("experiments", "guardrail_alpha", 1e-6, 0.5),
+            ("experiments", "resamples", 0, None),
+            ("experiments", "level", 0.5, 0.999),
             (None, "feature_ttl_days", 1, None),
             ("serving", "port", 1, 65535),
             ("serving", "workers", 1, 64),

@@ -1,5 +1,5 @@
-"""The SQL tables scoring, monitoring and serving write: `predictions`, `monitoring_metrics`
-and `served_predictions`.
+"""The SQL tables scoring, monitoring, serving and experiments write: `predictions`,
+`monitoring_metrics`, `served_predictions` and `experiments`.
 
 SQLite in the local profile, Postgres on the cluster, one code path (SQLAlchemy Core). Every
 write is an upsert by primary key inside one transaction, so a task that reruns for the same
@@ -40,6 +40,42 @@ monitoring_metrics = sa.Table(
     sa.Column("value", sa.Float, nullable=True),  # NULL: undefined that day (e.g. one class)
     sa.Column("run_id", sa.String(250), nullable=False),
     sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+EXPERIMENT_MODES = ("shadow", "ab", "canary")
+EXPERIMENT_STATUSES = ("active", "promoted", "rolled_back", "stopped")
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("experiment_id", sa.String(64), primary_key=True),
+    sa.Column("champion_version", sa.Integer, nullable=False),  # the version it started against
+    sa.Column("challenger_version", sa.Integer, nullable=False),
+    sa.Column("mode", sa.String(8), nullable=False),
+    sa.Column("share", sa.Float, nullable=False),  # the challenger's traffic share now
+    sa.Column("share_since", sa.Date, nullable=False),  # first day served at that share
+    sa.Column("ramp", sa.JSON, nullable=False),  # canary: the shares in order; [] otherwise
+    sa.Column("salt", sa.String(64), nullable=False),  # the sticky assignment's salt
+    sa.Column("start", sa.Date, nullable=False),  # first flight day served
+    sa.Column("planned_days", sa.Integer, nullable=False),
+    sa.Column("plan", sa.JSON, nullable=False),  # the power calculation's inputs and result
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("decisions", sa.JSON, nullable=False),  # one entry per look, in day order
+    sa.Column("created_by", sa.String(250), nullable=False),
+    sa.Column("reason", sa.String(2000), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint(f"mode IN {EXPERIMENT_MODES}", name="ck_experiments_mode"),
+    sa.CheckConstraint(f"status IN {EXPERIMENT_STATUSES}", name="ck_experiments_status"),
+    sa.CheckConstraint("share >= 0 AND share <= 1", name="ck_experiments_share"),
+    # at most one active experiment: the service follows exactly one
+    sa.Index(
+        "uq_experiments_one_active",
+        "status",
+        unique=True,
+        sqlite_where=sa.text("status = 'active'"),
+        postgresql_where=sa.text("status = 'active'"),
+    ),  # fmt: skip
 )
 
 served_predictions = sa.Table(

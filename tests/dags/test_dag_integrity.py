@@ -45,8 +45,18 @@ EXPECTED_TASKS = {
     },
     "model_rollback": set(),
     "model_promotion": set(),
+    "online_experiment": {
+        ("resolve_days", "evaluate_experiment"),
+        ("evaluate_experiment", "decide_promotion"),
+        ("decide_promotion", "trigger_promotion"),
+    },
+    "experiment_control": set(),
 }
-ALONE = {"model_rollback": {"rollback_champion"}, "model_promotion": {"promote_version"}}
+ALONE = {
+    "model_rollback": {"rollback_champion"},
+    "model_promotion": {"promote_version"},
+    "experiment_control": {"control_experiment"},
+}
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,8 @@ operations app asks it.
 - 401 without the key; each bad request refused naming its field;
 - kill -9 of one worker under load: the service keeps answering;
 - the Grafana dashboard's metrics are all on /metrics;
+- an active ab experiment: every flight's arm is the sticky hash on every worker, call after
+  call, at its share within binomial bounds; its end routes every flight back to the champion;
 - a graceful stop writes every answer to served_predictions (the writer's flush period is set
   longer than the test, so the stop's flush is what writes them).
 """
@@ -370,6 +372,71 @@ def test_the_dashboard_reads_only_metrics_the_service_exports(service):
     assert len(dashboard["panels"]) >= 5 and wanted
     missing = sorted(n for n in wanted if n not in samples and n not in families)
     assert missing == [], f"the dashboard asks for metrics /metrics does not export: {missing}"
+
+
+def _answers(service, flights: list[dict]) -> dict[str, dict]:
+    """Every flight's answer, 100 a call, each call on a new connection (spread over workers)."""
+    out = {}
+    for i in range(0, len(flights), 100):
+        with httpx.Client(timeout=30) as client:
+            answer = _post(client, service, {"flights": flights[i : i + 100]})
+        assert answer.status_code == 200, answer.text
+        out.update({a["flight_id"]: a for a in answer.json()["predictions"]})
+    return out
+
+
+def test_an_experiment_routes_sticky_arms_at_its_share_and_its_end_routes_back(
+    world, service, day_flights
+):
+    from scipy import stats
+
+    from runway.experiments import assignment, record
+
+    settings = world.settings
+    uri, name = settings.mlflow_uri, settings.model_name
+    champion = registry.champion_version(tracking_uri=uri, model_name=name)
+    with registry.tracking(uri) as client:  # a second version of the same model, gate passed
+        current = client.get_model_version(name, str(champion))
+        created = client.create_model_version(name, current.source, run_id=current.run_id)
+        other = int(created.version)
+        client.set_model_version_tag(name, str(other), registry.GATE_PASSED_TAG, "true")
+    registry.set_challenger(other, tracking_uri=uri, model_name=name)
+    bind = sql.engine(service["settings"].sql_url)
+    sql.ensure_tables(bind)
+    experiment = record.create(
+        bind,
+        {"experiment_id": "exp-e2e", "champion_version": champion, "challenger_version": other,
+         "mode": "ab", "share": 0.5, "ramp": [], "salt": "e2e-salt", "start": DAY,
+         "planned_days": 10, "plan": {"days": 10}, "created_by": "test", "reason": "e2e"},
+        dt.datetime.now(dt.UTC),
+    )  # fmt: skip
+    deadline = time.monotonic() + 90  # every worker: the record polled, the challenger loaded
+    while time.monotonic() < deadline:
+        rounds = [_answers(service, day_flights[:200]) for _ in range(2 * WORKERS)]
+        if all(any(a["arm"] == "challenger" for a in r.values()) for r in rounds):
+            break
+        time.sleep(POLL_SECONDS)
+    first, second = _answers(service, day_flights), _answers(service, day_flights)
+    ids = sorted(first)
+    expected = dict(zip(ids, assignment.arms("e2e-salt", ids, 0.5).tolist(), strict=True))
+    assert {k: a["arm"] for k, a in first.items()} == expected  # the hash, on every worker
+    assert {k: a["arm"] for k, a in second.items()} == expected  # and sticky call after call
+    assert all(
+        a["model_version"] == (other if a["arm"] == "challenger" else champion)
+        for a in first.values()
+    )
+    hits = sum(arm == "challenger" for arm in expected.values())
+    assert stats.binomtest(hits, len(ids), 0.5).pvalue > 0.001, (hits, len(ids))
+    print(f"\nexperiment: {hits}/{len(ids)} flights to the challenger (share 0.5), sticky")
+    record.stop(bind, experiment["experiment_id"], "test", "done", dt.datetime.now(dt.UTC))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if all(a["arm"] is None for a in _answers(service, day_flights[:200]).values()):
+            break
+        time.sleep(POLL_SECONDS)
+    after = _answers(service, day_flights)
+    assert {a["arm"] for a in after.values()} == {None}
+    assert {a["model_version"] for a in after.values()} == {champion}
 
 
 def test_a_graceful_stop_writes_every_answer(service, day_flights):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "include" / "runway"
-WINGS = ("features", "training", "scoring", "monitoring", "serving")
+WINGS = ("features", "training", "scoring", "monitoring", "serving", "experiments")
 
 
 def _module_name(path: Path) -> str:

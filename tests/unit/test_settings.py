@@ -101,3 +101,18 @@ def test_extra_options_may_not_override_what_has_a_setting():
         settings_from_env({"RUNWAY_BEAM_EXTRA_OPTIONS": "--label='unclosed"})
     with pytest.raises(SettingsError, match="RUNWAY_DASK_CONNECT_TIMEOUT_S must be >= 1"):
         settings_from_env({"RUNWAY_DASK_CONNECT_TIMEOUT_S": "0"})
+
+
+def test_experiment_policy_from_env_and_its_bounds():
+    settings = settings_from_env(
+        {"RUNWAY_EXPERIMENTS_RAMP": "0.1,0.3", "RUNWAY_EXPERIMENTS_ALPHA": "0.025"}
+    )
+    assert settings.experiments.ramp == (0.1, 0.3) and settings.experiments.alpha == 0.025
+    for name, value in (
+        ("RAMP", "0.5,0.2"),
+        ("RAMP", "0.2,1.0"),
+        ("ALPHA", "0.7"),
+        ("MIN_DAYS", "1"),
+    ):
+        with pytest.raises(SettingsError, match=f"RUNWAY_EXPERIMENTS_{name}"):
+            settings_from_env({f"RUNWAY_EXPERIMENTS_{name}": value})

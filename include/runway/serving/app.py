@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from runway import contracts, registry
 from runway.serving import auth, telemetry
-from runway.serving.models import Loaded, Models, NoChampion, Watcher
+from runway.serving.models import ExperimentWatcher, Loaded, Models, NoChampion, Watcher
 from runway.serving.requests import PredictionRequest, Refusal, field_name, to_rows
 from runway.settings import Settings, load_settings
 
@@ -53,14 +53,16 @@ class Service:
         self.online = OnlineFeatures(self.store, settings.feature_service)
         self.models = Models(
             {
-                registry.CHAMPION: Watcher(
-                    registry.CHAMPION,
+                alias: Watcher(
+                    alias,
                     tracking_uri=settings.mlflow_uri,
                     model_name=settings.model_name,
                     poll_seconds=settings.serving.poll_seconds,
                     on_load=_loaded,
                 )
-            }
+                for alias in (registry.CHAMPION, registry.CHALLENGER)  # the challenger: for
+            },  # an experiment's arm; the active experiment's record routes the flights
+            ExperimentWatcher(settings.sql_url, poll_seconds=settings.serving.poll_seconds),
         )
         self.served_log = ServedLog(
             settings.sql_url,

@@ -6,20 +6,25 @@ version beside the old one and swaps a single reference. A request reads that re
 so it is answered wholly by one version, and none waits for or fails on a load: every worker
 serves the new version at most `poll_seconds` plus one load after the alias moved.
 
-`Models.choose(flight_id)` is the one function that decides which model answers a flight.
-Today it is always the champion (arm None); an online experiment extends it (a sticky hash of
-its salt and the flight key choosing an arm), and the arm it returns is logged with the answer.
+`Models.choose(flight_id)` is the one function that decides which model answers a flight:
+the champion (arm None) outside an online experiment; under the active experiment (the
+`experiments` record, polled like the aliases by an `ExperimentWatcher`), the arm
+`runway.experiments.assignment.route` gives (a sticky hash of its salt and the flight key), and
+the arm it returns is logged with the answer. A flight routed to a challenger this worker has
+not loaded yet is answered by the champion with arm None: it stays out of the experiment.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import threading
 import time
 from collections.abc import Callable
 
 from runway import registry
+from runway.experiments.assignment import CHALLENGER, CHAMPION, route
 
 log = logging.getLogger(__name__)
 
@@ -119,13 +124,65 @@ class Watcher:
             self._thread.join(timeout=self.poll_seconds + 5)
 
 
-class Models:
-    """The watched aliases of one worker, and the choice of the model per flight."""
+class ExperimentWatcher:
+    """Keeps the active experiment's record (or None) as this worker's routing, polled from
+    the SQL store every `poll_seconds`: a start, a ramp or an end is followed within that."""
 
-    def __init__(self, watchers: dict[str, Watcher]):
+    def __init__(self, sql_url: str, *, poll_seconds: float):
+        self.sql_url, self.poll_seconds = sql_url, poll_seconds
+        self.current: dict | None = None  # swapped whole, like a Watcher's model
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def refresh(self) -> None:
+        from runway import sql
+        from runway.experiments import record
+
+        engine = sql.engine(self.sql_url)
+        sql.ensure_tables(engine)
+        self.current = record.active(engine)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.refresh()
+                self.last_error = None
+            except Exception as err:  # the store being away keeps the last routing
+                self.last_error = f"{type(err).__name__}: {err}"
+                log.warning("reading the active experiment failed: %s", err)
+
+    def start(self) -> None:
+        try:
+            self.refresh()
+        except Exception as err:
+            self.last_error = f"{type(err).__name__}: {err}"
+            log.warning("reading the active experiment failed: %s", err)
+        self._thread = threading.Thread(target=self._poll, name="poll-experiment", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=self.poll_seconds + 5)
+
+
+def _flight_date(flight_id: str) -> dt.date | None:
+    try:  # flight ids start with their local date: "2026-03-09-UA-1545-EWR-0515"
+        return dt.date.fromisoformat(flight_id[:10])
+    except ValueError:
+        return None
+
+
+class Models:
+    """The watched aliases of one worker, the experiment it follows, and the choice of the
+    model per flight."""
+
+    def __init__(self, watchers: dict[str, Watcher], experiment: ExperimentWatcher | None = None):
         if registry.CHAMPION not in watchers:
             raise ValueError("the champion alias must be watched")
         self.watchers = watchers
+        self.experiment = experiment
 
     @property
     def champion(self) -> Loaded | None:
@@ -142,12 +199,28 @@ class Models:
                 f"service loads it within {watcher.poll_seconds:g} s of its promotion"
                 + (f" (last registry error: {watcher.last_error})" if watcher.last_error else "")
             )
+        experiment = self.experiment.current if self.experiment else None
+        day = _flight_date(flight_id)
+        if experiment is None or day is None:
+            return Choice(loaded.version, loaded.model)
+        chosen = route(experiment, loaded.version, flight_id, day)
+        if chosen.arm == CHAMPION:
+            return Choice(loaded.version, loaded.model, CHAMPION, chosen.experiment_id)
+        if chosen.arm == CHALLENGER:
+            watcher = self.watchers.get(registry.CHALLENGER)
+            held = watcher.current if watcher else None
+            if held is not None and held.version == chosen.version:
+                return Choice(held.version, held.model, CHALLENGER, chosen.experiment_id)
         return Choice(loaded.version, loaded.model)
 
     def start(self) -> None:
         for watcher in self.watchers.values():
             watcher.start()
+        if self.experiment:
+            self.experiment.start()
 
     def stop(self) -> None:
         for watcher in self.watchers.values():
             watcher.stop()
+        if self.experiment:
+            self.experiment.stop()

@@ -53,7 +53,7 @@ verdict</a>{% endif %}
 {% endif %}</td></tr></table>{% elif alias == "champion" %}
 <p>No champion yet: run <code>training_pipeline</code> (or <code>make demo</code>).</p>
 {% endif %}</div>{% endfor %}
-{% if experiment %}<div class="card" id="experiment"><h3>experiment {{ experiment.id }}</h3>
+{% if experiment %}<div class="card" id="experiment"><h3>online experiment</h3>
 <table>{% for k, value in experiment.items() %}<tr><th>{{ k }}</th><td>{{ value }}</td></tr>
 {% endfor %}</table></div>{% endif %}
 {% if service %}<div class="card" id="service"><h3>online service</h3><table>

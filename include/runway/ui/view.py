@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -53,9 +54,47 @@ def render_view(settings: Settings, *, user: str, message: str = "") -> str:
         gate_reports=by_version["gate"],
         cards=by_version["cards"],
         relative=_relative(settings),
-        experiment=None,
-        service=None,
+        experiment=_experiment(settings),
+        service=_service(settings),
     )
+
+
+def _experiment(settings: Settings) -> dict | None:
+    """The active online experiment, with its latest decision, or None."""
+    from runway import sql
+    from runway.experiments import record
+
+    engine = sql.engine(settings.sql_url)
+    sql.ensure_tables(engine)
+    found = record.active(engine)
+    if found is None:
+        return None
+    shown = {
+        k: found[k]
+        for k in ("experiment_id", "mode", "champion_version", "challenger_version", "share")
+        if k in found
+    }
+    last = found["decisions"][-1] if found["decisions"] else None
+    if last:
+        shown["last decision"] = ", ".join(
+            f"{k}={last[k]}" for k in ("day", "decision", "signal", "value", "p_value") if k in last
+        )
+    return shown
+
+
+def _service(settings: Settings) -> dict | None:
+    """The online service's readiness when it runs here, or None."""
+    import json
+
+    url = f"http://{settings.serving.host}:{settings.serving.port}"
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=1.0) as answer:
+            ready = json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as err:  # 503: running, not ready; it says why
+        ready = {"status": err.code, "detail": err.read().decode(errors="replace")[:300]}
+    except Exception:  # not running here
+        return None
+    return {"url": url, **{k: v for k, v in ready.items() if not isinstance(v, (dict, list))}}
 
 
 def _reachable(url: str) -> bool:

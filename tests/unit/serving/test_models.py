@@ -31,3 +31,36 @@ def test_the_champion_answers_every_flight_and_a_swap_is_seen_by_the_next_choice
 def test_the_champion_must_be_watched():
     with pytest.raises(ValueError, match="champion"):
         Models({})
+
+
+def test_an_active_experiment_routes_by_its_sticky_arm_and_its_end_routes_back():
+    import datetime as dt
+
+    from runway.experiments.assignment import arm
+    from runway.serving.models import ExperimentWatcher
+
+    champion, challenger = object(), object()
+    experiment = ExperimentWatcher("sqlite:///unused.db", poll_seconds=2)
+    watchers = {
+        alias: Watcher(alias, tracking_uri="sqlite:///unused.db", model_name="m", poll_seconds=2)
+        for alias in ("champion", "challenger")
+    }
+    models = Models(watchers, experiment)
+    watchers["champion"].current = Loaded("champion", 3, champion, 0.1)
+    experiment.current = {"experiment_id": "e1", "status": "active", "mode": "ab",
+                          "share": 0.5, "salt": "s", "start": dt.date(2026, 3, 9),
+                          "challenger_version": 4}  # fmt: skip
+    keys = [f"2026-03-09-UA-{n}-EWR-0515" for n in range(200)]
+    # the challenger not loaded yet: its flights stay out of the experiment (arm None)
+    assert {models.choose(k).arm for k in keys} == {"champion", None}
+    watchers["challenger"].current = Loaded("challenger", 4, challenger, 0.1)
+    choices = [models.choose(k) for k in keys]
+    assert [c.arm for c in choices] == [arm("s", k, 0.5) for k in keys]  # sticky, by the hash
+    assert all(
+        (c.version, c.model) == ((4, challenger) if c.arm == "challenger" else (3, champion))
+        and c.experiment_id == "e1"
+        for c in choices
+    )
+    assert models.choose("2026-03-08-UA-1-EWR-0515") == Choice(3, champion)  # before its start
+    experiment.current = None  # ended: every flight back to the champion
+    assert {models.choose(k) for k in keys} == {Choice(3, champion)}
