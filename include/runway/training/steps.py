@@ -326,6 +326,19 @@ def gate_best(
         log.info(note)
         verdict = gate_candidate(baseline["version"], split.test, notes=(note, *notes), **where)
         chosen = baseline
+        if not verdict.passed:
+            # The baseline is not adequate either (e.g. miscalibrated): it cannot stand in, nor
+            # hold back a candidate that passes every other check. The candidate is judged on
+            # its own, its gain over the inadequate baseline named in the verdict's notes.
+            note = (
+                f"the baseline {baseline['family']} version {baseline['version']} failed "
+                f"{', '.join(c.name for c in verdict.failed)}: not adequate, so it neither stands "
+                f"in nor holds back {best['family']} version {best['version']}, judged without "
+                f"the baseline comparison (its gain over the baseline: {failed.detail})"
+            )
+            log.info(note)
+            verdict = gate_candidate(best["version"], split.test, notes=(note, *notes), **where)
+            chosen = best
     log.info(
         "model gate for %s version %s:\n%s",
         chosen["family"],
