@@ -40,13 +40,6 @@ from runway.days import LOCAL_TZ
 MODEL = Asset(name="model", uri="runway://models/flight_delay")
 
 
-def _actor(context) -> str:
-    """Who asked: the user Airflow authenticated for the trigger (the Runway view's actions
-    trigger as the signed-in user), never a name the caller typed into the conf."""
-    user = getattr(context["dag_run"], "triggering_user_name", None)
-    return user or f"airflow:{context['run_id']}"
-
-
 @dag(
     dag_id="model_promotion",
     doc_md=__doc__,
@@ -90,7 +83,9 @@ def model_promotion():
 
         context = get_current_context()
         params = context["params"]
-        actor = _actor(context)
+        from runway.audit import actor as who_asked
+
+        actor = who_asked(context)
         moment = context.get("data_interval_end") or context["dag_run"].run_after
         return promote(
             load_settings(), params["version"], params["reason"], actor, moment,

@@ -38,13 +38,6 @@ from runway.days import LOCAL_TZ
 MODEL = Asset(name="model", uri="runway://models/flight_delay")
 
 
-def _actor(context) -> str:
-    """Who asked: the user Airflow authenticated for the trigger (the Runway view's actions
-    trigger as the signed-in user), never a name the caller typed into the conf."""
-    user = getattr(context["dag_run"], "triggering_user_name", None)
-    return user or f"airflow:{context['run_id']}"
-
-
 @dag(
     dag_id="model_rollback",
     doc_md=__doc__,
@@ -82,7 +75,9 @@ def model_rollback():
 
         context = get_current_context()
         params, settings = context["params"], load_settings()
-        actor = _actor(context)
+        from runway.audit import actor as who_asked
+
+        actor = who_asked(context)
         change = rollback(
             params["version"],
             params["reason"],
