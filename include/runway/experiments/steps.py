@@ -90,6 +90,8 @@ def start_experiment(
     if challenger is None:
         raise record.ExperimentError("no challenger given and no `challenger` alias set")
     registry.version_tags(challenger, **where)  # refuses an unknown version, naming it
+    if int(challenger) == champion:
+        raise record.ExperimentError(f"version {challenger} is the champion: name another")
     policy = settings.experiments
     share = {"shadow": 1.0, "canary": policy.ramp[0]}.get(mode, share or policy.ab_share)
     facts = baseline(settings, champion)
@@ -102,9 +104,13 @@ def start_experiment(
         mode=mode, share=share, start=start, planned=planned, salt=salt or experiment_id,
         actor=actor, reason=reason, now=now,
     )  # fmt: skip
+    if created["status"] == "active" and registry.challenger_version(**where) != int(challenger):
+        # the service's arm loads the version behind the `challenger` alias: the experiment's
+        registry.set_challenger(int(challenger), **where)
     registry.tag_version(
-        int(challenger), {"experiment_id": experiment_id, "experiment_status": "active",
-                          "experiment_mode": mode}, **where,
+        int(challenger), {"experiment_id": experiment_id,
+                          "experiment_status": created["status"], "experiment_mode": mode},
+        **where,
     )  # fmt: skip
     return _summary(created)
 
@@ -250,6 +256,29 @@ def evaluate(settings: Settings, day: dt.date, run_id: str, now: dt.datetime) ->
     if verdict["action"] == "promote":
         out["promotion"] = promotion_conf(experiment, verdict)
     return out
+
+
+def looks(settings: Settings, experiment_id: str | None = None) -> tuple[dict, pd.DataFrame]:
+    """The experiment (default: the active one, else the latest created) and its looks, one
+    row a day (`report.looks_table`): what `make demo` prints, from the record and the
+    served answers joined with the landed outcomes."""
+    from runway.experiments import report
+
+    bind = sql.engine(settings.sql_url)
+    sql.ensure_tables(bind)
+    experiment = record.get(bind, experiment_id) if experiment_id else record.active(bind)
+    if experiment is None and not experiment_id:
+        experiment = record.latest(bind)
+    if experiment is None:
+        raise record.ExperimentError(
+            f"no experiment {experiment_id!r}" if experiment_id else "no experiment yet"
+        )
+    decisions = experiment["decisions"]
+    last = max((dt.date.fromisoformat(d["day"]) for d in decisions), default=experiment["start"])
+    rows = served(bind, experiment["experiment_id"], last)
+    days = sorted({d for d in pd.to_datetime(rows["flight_date"]).dt.date})
+    frame = experiment_frame(rows, outcomes(settings.raw_dir, days))
+    return experiment, report.looks_table(experiment, frame)
 
 
 def promotion_conf(experiment: dict, verdict: dict) -> dict:
