@@ -178,16 +178,17 @@ def outcomes(raw_dir: Path, days: list[dt.date]) -> pd.DataFrame:
 
 
 def served(bind: sa.Engine, experiment_id: str, last: dt.date) -> pd.DataFrame:
-    """The experiment's answers of flight days up to `last`: the latest answer per flight and
-    arm (a flight asked about twice counts once, as last answered)."""
+    """The experiment's answers (and, in shadow, the challenger's unseen scores) of flight days
+    up to `last`, failed ones included: the latest per flight and arm (a flight asked about
+    twice counts once, as last answered)."""
     if not sa.inspect(bind).has_table(SERVED):
         raise RuntimeError(
             f"experiment {experiment_id} is active but {bind.url.database} has no {SERVED} "
             "table: start the serving service (make serve) so that it logs its answers"
         )
-    table = sa.Table(SERVED, sa.MetaData(), autoload_with=bind)
+    table = sql.served_predictions
     columns = ["flight_id", "flight_date", "arm", "model_version", "score", "latency_ms",
-               "served_at"]  # fmt: skip
+               "served_at", "status", "answered"]  # fmt: skip
     query = sa.select(*(table.c[c] for c in columns)).where(
         table.c.experiment_id == experiment_id, table.c.flight_date <= last
     )
@@ -211,8 +212,9 @@ def experiment_frame(served_rows: pd.DataFrame, landed: pd.DataFrame) -> pd.Data
             "score": frame["score"].astype("float64"),
             "label": frame[contracts.LABEL].astype("float64"),
             "latency_ms": frame["latency_ms"].astype("float64"),
-            # the service logs answers only; a failed answer, once logged, is a NULL score
-            "error": frame["score"].isna().to_numpy(),
+            # a failed answer (5xx) is logged with its arm, its status and no score
+            "error": (frame["status"].astype("int64") >= 500).to_numpy()
+            | frame["score"].isna().to_numpy(),
         }
     )
 

@@ -10,6 +10,7 @@ import datetime as dt
 import mlflow
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 from runway import registry, sql
 from runway.experiments import record, steps
@@ -166,3 +167,34 @@ def test_a_canary_moves_the_alias_to_its_challenger_and_its_looks_table_reads_th
     assert table["z"].iloc[:2].isna().all() and table["z"].iloc[2:].notna().all()
     assert table["boundary"].iloc[2] > 2 and table["diff interval"].iloc[2].startswith("[")
     assert 0 <= table["ECE chall"].min() and table["ECE champ"].max() < 0.5
+
+
+def test_a_failing_challenger_trips_the_error_rate_guardrail(world):
+    """The service logs a failed answer (5xx) with its arm, status and no score: the look that
+    reads it rolls the experiment back on the challenger's error rate, the champion untouched."""
+    settings, rng = world, np.random.default_rng(5)
+    started = steps.start_experiment(
+        settings, mode="ab", challenger=2, share=0.5, start=START, reason="r", actor="t",
+        now=NOW,
+    )  # fmt: skip
+    experiment = record.get(sql.engine(settings.sql_url), started["experiment_id"])
+    land_and_serve(settings, experiment, START, rng)
+    table = sql.served_predictions
+    with sql.engine(settings.sql_url).begin() as conn:  # 5% of the challenger's answers failed
+        ids = conn.execute(
+            sa.select(table.c.request_id, table.c.flight_id).where(table.c.arm == CHALLENGER)
+        ).fetchall()[::20]
+        for request_id, flight_id in ids:
+            conn.execute(
+                sa.update(table)
+                .where(table.c.request_id == request_id, table.c.flight_id == flight_id)
+                .values(score=None, status=500)
+            )
+    look = steps.evaluate(settings, START, "run", NOW)
+    assert look["action"] == "rollback" and look["signal"] == "error_rate", look
+    assert look["value"] == pytest.approx(len(ids) / look["n"][CHALLENGER], rel=0.1)
+    assert look["p_value"] < settings.experiments.guardrail_alpha
+    assert record.get(sql.engine(settings.sql_url), started["experiment_id"])["status"] == (
+        "rolled_back"
+    )
+    assert registry.champion_version(tracking_uri=settings.mlflow_uri) == 1
