@@ -293,7 +293,7 @@ def show_experiment(settings, experiment_id: str | None = None) -> None:
     if table.empty:
         print("    no look yet")
         return
-    shown = table.drop(columns=["reason"])
+    shown = table.drop(columns=["reason"]).fillna({"diff interval": "-"})
     with pd.option_context("display.width", 250, "display.max_colwidth", 80):
         print(
             shown.to_string(
@@ -302,7 +302,6 @@ def show_experiment(settings, experiment_id: str | None = None) -> None:
                 formatters={
                     "share": "{:.0%}".format,
                     "served share": lambda v: "-" if v is None else f"{v:.1%}",
-                    "diff interval": lambda v: v or "-",
                 },
                 float_format=lambda v: f"{v:.3f}",
             )
