@@ -6,10 +6,13 @@ starts, and flushes the writer when it stops. The prediction route is `async` an
 (short, CPU-bound) work on the event loop: no thread hand-off per call, and Feast's SQLite
 connection stays on the thread that opened it.
 
-Every answer is logged (`served_log`), a failed one too: a model or the online store failing
-answers 500 and leaves a row per flight with its arm, status 500 and no score, which the
-experiment's error-rate guardrail counts. In shadow mode the challenger scores the answered
-flights after the answer has gone out, its score logged beside the champion's.
+Every answer is logged (`served_log`), a failed one too, with its arm, status 500 and no
+score, which the experiment's error-rate guardrail counts. A challenger that fails does not
+fail the call: the champion answers its flights (arm None: out of the experiment), so a broken
+canary at 5% reaches no client instead of failing nearly every call of 100 flights. The
+champion or the online store failing answers 500, a row logged per flight. In shadow mode the
+challenger scores the answered flights after the answer has gone out, its score logged beside
+the champion's.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from starlette.background import BackgroundTask
 from runway import contracts, registry
 from runway.experiments.assignment import CHALLENGER
 from runway.serving import auth, telemetry
-from runway.serving.models import ExperimentWatcher, Loaded, Models, NoChampion, Watcher
+from runway.serving.models import Choice, ExperimentWatcher, Loaded, Models, NoChampion, Watcher
 from runway.serving.requests import PredictionRequest, Refusal, field_name, to_rows
 from runway.settings import Settings, load_settings
 
@@ -187,19 +190,27 @@ def _scorer(model):
     return scorer.predict_proba
 
 
-def _score(frame: pd.DataFrame, models: list) -> np.ndarray:
-    """Each row's score by its model (`models[i]` scores row i), one call per model."""
-    scores = np.empty(len(frame))
+def _score(frame: pd.DataFrame, models: list, fallible=frozenset()) -> tuple[np.ndarray, list]:
+    """Each row's score by its model (`models[i]` scores row i), one call per model. A model
+    whose id is in `fallible` may fail: its rows stay NaN and are returned, the others' raise."""
+    scores, failed = np.full(len(frame), np.nan), []
     by_model: dict[int, list[int]] = {}
     for i, model in enumerate(models):
         by_model.setdefault(id(model), []).append(i)
-    for indexes in by_model.values():
+    for key, indexes in by_model.items():
         part = frame if len(indexes) == len(frame) else frame.iloc[indexes]
-        scores[indexes] = np.asarray(_scorer(models[indexes[0]])(part), dtype="float64")
-    return scores
+        try:
+            scores[indexes] = np.asarray(_scorer(models[indexes[0]])(part), dtype="float64")
+        except Exception:
+            if key not in fallible:
+                raise
+            log.exception("the challenger failed on %d flights", len(indexes))
+            failed.extend(indexes)
+    return scores, failed
 
 
-def _logged(request_id, row, choice, score, latency_ms, now, *, status=200, shadow=False):
+def _logged(request_id, row, choice, score, latency_ms, now, *, status=200, shadow=False,
+            answered=True):  # fmt: skip
     """One `served_predictions` row: the answer of `choice` (or its shadow's score)."""
     return {
         "request_id": request_id,
@@ -212,7 +223,7 @@ def _logged(request_id, row, choice, score, latency_ms, now, *, status=200, shad
         "arm": CHALLENGER if shadow else choice.arm,
         "experiment_id": choice.experiment_id,
         "status": status,
-        "answered": not shadow,
+        "answered": answered and not shadow,
     }
 
 
@@ -224,7 +235,7 @@ async def _score_shadows(service, request_id, frame, rows, choices, shadowed, ba
     part = frame.iloc[shadowed]
     started = time.perf_counter()
     try:
-        scores, status = _score(part, [choices[i].shadow.model for i in shadowed]), 200
+        scores, status = _score(part, [choices[i].shadow.model for i in shadowed])[0], 200
     except Exception:
         log.exception("request %s: the shadow challenger failed", request_id)
         scores, status = [None] * len(shadowed), 500
@@ -346,9 +357,14 @@ def create_app(settings: Settings | None = None, preload: bool = True) -> FastAP
                 return _refused(422, features.refusals, request_id)
             frame = model_frame(rows, features)
             scoring = time.perf_counter()
-            scores = _score(frame, [c.model for c in choices])
+            challengers = {id(c.model) for c in choices if c.arm == CHALLENGER}
+            scores, failed = _score(frame, [c.model for c in choices], challengers)
+            if failed:  # the champion answers them, out of the experiment: a broken canary
+                spare = service.models.champion  # reaches no client, whatever its share
+                fallback = Choice(spare.version, spare.model)
+                scores[failed] = _score(frame.iloc[failed], [spare.model] * len(failed))[0]
             scoring_ms = (time.perf_counter() - scoring) * 1000
-        except Exception as err:  # a model or the store failed: 500, each flight logged
+        except Exception as err:  # the champion or the store failed: 500, each flight logged
             log.exception("request %s: answering %d flights failed", request_id, len(rows))
             now = dt.datetime.now(dt.UTC)
             latency_ms = (time.perf_counter() - started) * 1000
@@ -364,7 +380,14 @@ def create_app(settings: Settings | None = None, preload: bool = True) -> FastAP
         now = dt.datetime.now(dt.UTC)
         latency_ms = (time.perf_counter() - started) * 1000
         answers, logged = [], []
+        fell = set(failed)
         for i, (row, choice) in enumerate(zip(rows, choices, strict=True)):
+            if i in fell:  # the challenger's failed answer, logged for its guardrail
+                logged.append(
+                    _logged(request_id, row, choice, None, latency_ms, now, status=500,
+                            answered=False)
+                )  # fmt: skip
+                choice = fallback
             stamps = features.stamps[i]
             answers.append(
                 {
