@@ -83,15 +83,21 @@ served_predictions = sa.Table(
     metadata,
     sa.Column("request_id", sa.String(64), primary_key=True),  # one per HTTP call
     sa.Column("flight_id", sa.String(64), primary_key=True),  # as `predictions.flight_id`
+    # the version that scored the flight: in shadow mode the champion and the challenger each
+    # leave a row for the same call and flight
+    sa.Column("model_version", sa.Integer, primary_key=True),
     sa.Column("flight_date", sa.Date, nullable=False, index=True),  # local date of departure
-    sa.Column("model_version", sa.Integer, nullable=False),  # the version that answered
-    sa.Column("score", sa.Float, nullable=False),  # probability of `contracts.LABEL`
+    sa.Column("score", sa.Float, nullable=True),  # probability of `contracts.LABEL`; NULL: failed
     sa.Column("latency_ms", sa.Float, nullable=False),  # the call's time in the service
     sa.Column("served_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("arm", sa.String(64), nullable=True),  # an experiment's arm; NULL: the champion
     sa.Column("experiment_id", sa.String(64), nullable=True),  # NULL outside experiments
+    # the HTTP status of the answer (a shadow row: of its scoring): 200, or 5xx when it failed
+    sa.Column("status", sa.SmallInteger, nullable=False, server_default=sa.text("200")),
+    # False for a shadow score: the challenger scored the flight unseen, the champion answered
+    sa.Column("answered", sa.Boolean, nullable=False, server_default=sa.true()),
 )
-
+SERVED_KEY = ("request_id", "flight_id", "model_version")
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
@@ -112,8 +118,65 @@ def engine(url: str) -> sa.Engine:
 
 
 def ensure_tables(bind: sa.Engine) -> None:
-    """Create the tables (and their indexes) that do not exist yet; existing ones are kept."""
+    """Create the tables (and their indexes) that do not exist yet; existing ones are kept,
+    an older `served_predictions` migrated in place (`migrate_served_predictions`)."""
+    migrate_served_predictions(bind)
     metadata.create_all(bind, checkfirst=True)
+
+
+def _served_is_current(conn) -> bool:
+    inspector = sa.inspect(conn)
+    if not inspector.has_table(served_predictions.name):
+        return True  # create_all makes it as it is now
+    columns = {c["name"] for c in inspector.get_columns(served_predictions.name)}
+    key = inspector.get_pk_constraint(served_predictions.name)["constrained_columns"]
+    return {"status", "answered"} <= columns and set(key) == set(SERVED_KEY)
+
+
+def migrate_served_predictions(bind: sa.Engine) -> bool:
+    """Bring a `served_predictions` of an earlier release (keyed by call and flight, a score
+    always, no status) to today's table, its rows kept (status 200, answered); one transaction
+    under the table's write lock, so that workers starting together migrate it once. True if
+    it migrated; a current table is left as it is."""
+    with bind.connect() as conn:
+        if _served_is_current(conn):
+            return False
+    name = served_predictions.name
+    with bind.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.begin()
+            conn.execute(sa.text(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE"))
+            if _served_is_current(conn):
+                conn.rollback()
+                return False
+            key = sa.inspect(conn).get_pk_constraint(name)["name"]
+            for statement in (
+                f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS status SMALLINT NOT NULL DEFAULT 200",
+                f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS answered BOOLEAN NOT NULL "
+                "DEFAULT true",
+                f"ALTER TABLE {name} ALTER COLUMN score DROP NOT NULL",
+                f'ALTER TABLE {name} DROP CONSTRAINT "{key}"',
+                f"ALTER TABLE {name} ADD PRIMARY KEY ({', '.join(SERVED_KEY)})",
+            ):
+                conn.execute(sa.text(statement))
+        else:  # SQLite alters no key: the table is rebuilt, under BEGIN IMMEDIATE's lock
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            if _served_is_current(conn):
+                conn.rollback()
+                return False
+            inspector = sa.inspect(conn)
+            old = [c["name"] for c in inspector.get_columns(name)]
+            for index in inspector.get_indexes(name):
+                conn.exec_driver_sql(f'DROP INDEX "{index["name"]}"')
+            conn.exec_driver_sql(f"ALTER TABLE {name} RENAME TO {name}_old")
+            served_predictions.create(conn)
+            kept = ", ".join(c for c in old if c in served_predictions.c)
+            conn.exec_driver_sql(
+                f"INSERT INTO {name} ({kept}) SELECT {kept} FROM {name}_old"
+            )  # status and answered take their defaults
+            conn.exec_driver_sql(f"DROP TABLE {name}_old")
+        conn.commit()
+    return True
 
 
 def _plain(value: Any) -> Any:

@@ -11,6 +11,12 @@ operations app asks it.
 - the Grafana dashboard's metrics are all on /metrics;
 - an active ab experiment: every flight's arm is the sticky hash on every worker, call after
   call, at its share within binomial bounds; its end routes every flight back to the champion;
+- a challenger that fails fails no call (the champion answers its flights, out of the
+  experiment); its failed answers are logged (status 500) and the daily look rolls the
+  experiment back on the error-rate guardrail;
+- shadow: the champion answers every flight, the challenger's score is logged beside it (the
+  same call and flight, another version) and the paired test reads both;
+- a restart of the service keeps every flight's arm;
 - a graceful stop writes every answer to served_predictions (the writer's flush period is set
   longer than the test, so the stop's flush is what writes them).
 """
@@ -82,16 +88,13 @@ def service(world):
     log = settings.home / "serving.log"
     process = serving.start(settings, port=port, workers=WORKERS, env=env, log=log)
     url = f"http://127.0.0.1:{port}"
+    info = {"url": url, "process": process, "key": serving.api_key(settings),
+            "settings": settings, "log": log, "port": port, "env": env}  # fmt: skip
     try:
         serving.wait_ready(url, timeout=120, process=process)
-        yield {
-            "url": url,
-            "process": process,
-            "key": serving.api_key(settings),
-            "settings": settings,
-            "log": log,
-        }
+        yield info
     finally:
+        process = info["process"]  # a test may have restarted it
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         print(log.read_text()[-3000:])
@@ -437,6 +440,220 @@ def test_an_experiment_routes_sticky_arms_at_its_share_and_its_end_routes_back(
     after = _answers(service, day_flights)
     assert {a["arm"] for a in after.values()} == {None}
     assert {a["model_version"] for a in after.values()} == {champion}
+
+
+def _version_like_the_champion(settings) -> tuple[int, int]:
+    """(champion, a new gate-passed version of the same trained model): what a retraining
+    registers, minus the fit."""
+    uri, name = settings.mlflow_uri, settings.model_name
+    champion = registry.champion_version(tracking_uri=uri, model_name=name)
+    with registry.tracking(uri) as client:
+        current = client.get_model_version(name, str(champion))
+        created = client.create_model_version(name, current.source, run_id=current.run_id)
+        client.set_model_version_tag(name, created.version, registry.GATE_PASSED_TAG, "true")
+    return champion, int(created.version)
+
+
+def _failing_version(settings) -> int:
+    """A gate-passed version whose model raises on every call (a broken challenger)."""
+    import mlflow
+
+    class Broken(mlflow.pyfunc.PythonModel):  # local: pickled by value, loadable anywhere
+        def predict(self, context, model_input, params=None):
+            raise RuntimeError("the broken challenger cannot score")
+
+    uri, name = settings.mlflow_uri, settings.model_name
+    with registry.tracking(uri) as client:
+        experiment = registry.ensure_experiment(
+            client, "broken-challenger", settings.mlflow_artifact_location
+        )
+        with mlflow.start_run(experiment_id=experiment):
+            info = mlflow.pyfunc.log_model(
+                name="model", python_model=Broken(), pip_requirements=["mlflow"]
+            )
+        created = client.create_model_version(name, info.model_uri, run_id=info.run_id)
+        client.set_model_version_tag(name, created.version, registry.GATE_PASSED_TAG, "true")
+    return int(created.version)
+
+
+def _start_experiment(settings, experiment_id: str, mode: str, champion: int, challenger: int):
+    from runway.experiments import record
+
+    registry.set_challenger(challenger, tracking_uri=settings.mlflow_uri)
+    bind = sql.engine(settings.sql_url)
+    return record.create(
+        bind,
+        {"experiment_id": experiment_id, "champion_version": champion,
+         "challenger_version": challenger, "mode": mode, "share": 1.0 if mode == "shadow"
+         else 0.5, "ramp": [], "salt": f"{experiment_id}-salt", "start": DAY,
+         "planned_days": 10, "plan": {"days": 10}, "created_by": "test", "reason": "e2e"},
+        dt.datetime.now(dt.UTC),
+    )  # fmt: skip
+
+
+def _routed_back(service, day_flights) -> None:
+    """Wait for every worker to answer with the champion outside any experiment."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if all(a["arm"] is None for a in _answers(service, day_flights[:200]).values()):
+            return
+        time.sleep(POLL_SECONDS)
+    raise AssertionError("the service did not route back to the champion within 30 s")
+
+
+def _served_rows(settings, prefix: str, expected: int) -> list:
+    """The served rows of the calls whose request id starts with `prefix`, once `expected`
+    are written (the writers flush every 30 s in this module, or at 500 rows)."""
+    table = sql.served_predictions
+    query = sa.select(table).where(table.c.request_id.like(f"{prefix}%"))
+    deadline = time.monotonic() + 60
+    while True:
+        with sql.engine(settings.sql_url).connect() as conn:
+            rows = conn.execute(query).fetchall()
+        if len(rows) >= expected or time.monotonic() > deadline:
+            return rows
+        time.sleep(1)
+
+
+def test_a_failing_challenger_s_answers_are_logged_and_trip_the_error_guardrail(
+    world, service, day_flights
+):
+    """A broken challenger fails no call: the champion answers its flights (arm None, out of
+    the experiment), and its failed answers are logged per flight (status 500, no score);
+    the daily look reads them and rolls the experiment back on the error-rate guardrail."""
+    from runway.experiments import assignment, record, steps
+
+    settings = world.settings
+    champion = registry.champion_version(tracking_uri=settings.mlflow_uri)
+    broken = _failing_version(settings)
+    experiment = _start_experiment(settings, "exp-e2e-broken", "ab", champion, broken)
+    time.sleep(4 * POLL_SECONDS + 2)  # every worker: the record read, the broken one loaded
+    for attempt in range(3):  # a worker still loading leaves its flights out: ask again
+        prefix, answers = f"br{attempt}-", {}
+        with httpx.Client(timeout=30) as client:
+            for i in range(0, len(day_flights), 100):
+                answer = client.post(
+                    f"{service['url']}/v1/predictions",
+                    json={"flights": day_flights[i : i + 100]},
+                    headers={"Authorization": f"Bearer {service['key']}",
+                             "X-Request-ID": f"{prefix}{i}"},
+                )  # fmt: skip
+                assert answer.status_code == 200, answer.text
+                answers |= {p["flight_id"]: p for p in answer.json()["predictions"]}
+        ids = sorted(answers)
+        arms = dict(zip(ids, assignment.arms(experiment["salt"], ids, 0.5).tolist(), strict=True))
+        routed = {f for f, a in arms.items() if a == "challenger"}
+        rows = _served_rows(settings, prefix, len(ids) + len(routed))
+        failed = [r for r in rows if r.arm == "challenger"]
+        if {r.flight_id for r in failed} == routed:
+            break
+    assert {r.flight_id for r in failed} == routed and len(failed) == len(routed)
+    assert {(r.status, r.score, r.answered, r.model_version) for r in failed} == {
+        (500, None, False, broken)
+    }
+    answered = [r for r in rows if r.answered]
+    assert sorted(r.flight_id for r in answered) == ids and {r.status for r in answered} == {200}
+    for flight, a in answers.items():  # the challenger's flights: the champion, out of it
+        wanted = ("champion", champion) if arms[flight] == "champion" else (None, champion)
+        assert (a["arm"], a["model_version"]) == wanted
+
+    look = steps.evaluate(settings, DAY, "e2e-broken", dt.datetime.now(dt.UTC))
+    assert look["action"] == "rollback" and look["signal"] == "error_rate", look
+    assert look["value"] == 1.0 and look["status"] == "rolled_back"
+    bind = sql.engine(settings.sql_url)
+    assert record.get(bind, experiment["experiment_id"])["status"] == "rolled_back"
+    assert registry.champion_version(tracking_uri=settings.mlflow_uri) == champion
+    _routed_back(service, day_flights)
+    print(
+        f"\nbroken challenger: {len(failed)} failed answers logged (the champion answered "
+        f"them, 0 failed calls), attempt {attempt + 1}; rolled back: {look['reason']}"
+    )
+
+
+def test_in_shadow_the_champion_answers_and_the_challenger_s_scores_feed_the_paired_test(
+    world, service, day_flights
+):
+    from runway.experiments import decision, record, steps
+
+    settings = world.settings
+    champion, other = _version_like_the_champion(settings)
+    experiment = _start_experiment(settings, "exp-e2e-shadow", "shadow", champion, other)
+    deadline = time.monotonic() + 60  # every worker shadowing: its flights in the experiment
+    while time.monotonic() < deadline:
+        rounds = [_answers(service, day_flights[:200]) for _ in range(2 * WORKERS)]
+        if all(a["arm"] == "champion" for r in rounds for a in r.values()):
+            break
+        time.sleep(POLL_SECONDS)
+    sent = {}
+    with httpx.Client(timeout=30) as client:
+        for i in range(0, len(day_flights), 100):
+            headers = {"Authorization": f"Bearer {service['key']}", "X-Request-ID": f"sh-{i}"}
+            answer = client.post(
+                f"{service['url']}/v1/predictions",
+                json={"flights": day_flights[i : i + 100]},
+                headers=headers,
+            )
+            assert answer.status_code == 200, answer.text
+            sent |= {(f"sh-{i}", p["flight_id"]): p for p in answer.json()["predictions"]}
+    assert {(p["arm"], p["model_version"]) for p in sent.values()} == {("champion", champion)}
+    rows = _served_rows(settings, "sh-", 2 * len(sent))
+    by_key: dict = {}
+    for r in rows:
+        by_key.setdefault((r.request_id, r.flight_id), {})[r.arm] = r
+    assert set(by_key) == set(sent)  # every answer, and beside it the shadow score
+    for key, pair in by_key.items():
+        answered, shadow = pair["champion"], pair["challenger"]
+        assert (answered.model_version, answered.answered) == (champion, True)
+        assert (shadow.model_version, shadow.answered, shadow.status) == (other, False, 200)
+        assert answered.score == pytest.approx(sent[key]["probability"], abs=1e-12)
+        assert shadow.score == pytest.approx(answered.score, abs=1e-12)  # the same model
+    # the paired test reads both: the same flights in each arm of the day
+    frame = steps.experiment_frame(
+        steps.served(sql.engine(settings.sql_url), experiment["experiment_id"], DAY),
+        steps.outcomes(settings.raw_dir, [DAY]),
+    )
+    differences = decision.daily_differences(decision.rows_of(frame), "shadow")
+    assert differences["n_champion"].tolist() == differences["n_challenger"].tolist()
+    assert differences["n_champion"][0] >= 0.9 * len(day_flights)
+    assert differences["difference"].tolist() == pytest.approx([0.0], abs=1e-12)
+    record.stop(sql.engine(settings.sql_url), experiment["experiment_id"], "test", "done",
+                dt.datetime.now(dt.UTC))  # fmt: skip
+    _routed_back(service, day_flights)
+    print(f"\nshadow: {len(by_key)} answers, each with its challenger score, paired")
+
+
+def test_every_flight_keeps_its_arm_after_a_restart(world, service, day_flights):
+    from runway.experiments import assignment, record
+
+    settings = world.settings
+    champion, other = _version_like_the_champion(settings)
+    experiment = _start_experiment(settings, "exp-e2e-restart", "ab", champion, other)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        rounds = [_answers(service, day_flights[:200]) for _ in range(2 * WORKERS)]
+        if all(any(a["arm"] == "challenger" for a in r.values()) for r in rounds):
+            break
+        time.sleep(POLL_SECONDS)
+    before = _answers(service, day_flights)
+    os.killpg(service["process"].pid, signal.SIGTERM)  # a graceful stop, then a new start
+    assert service["process"].wait(timeout=60) == 0
+    service["process"] = serving.start(
+        settings, port=service["port"], workers=WORKERS, env=service["env"], log=service["log"]
+    )
+    serving.wait_ready(service["url"], timeout=120, process=service["process"])
+    after = _answers(service, day_flights)
+    ids = sorted(before)
+    expected = dict(zip(ids, assignment.arms(experiment["salt"], ids, 0.5).tolist(), strict=True))
+    assert {k: a["arm"] for k, a in before.items()} == expected
+    assert {k: a["arm"] for k, a in after.items()} == expected  # the same arm, every flight
+    assert {k: a["model_version"] for k, a in after.items()} == {
+        k: a["model_version"] for k, a in before.items()
+    }
+    record.stop(sql.engine(settings.sql_url), experiment["experiment_id"], "test", "done",
+                dt.datetime.now(dt.UTC))  # fmt: skip
+    _routed_back(service, day_flights)
+    hits = sum(a == "challenger" for a in expected.values())
+    print(f"\nrestart: {len(ids)} flights, {hits} to the challenger, each kept its arm")
 
 
 def test_a_graceful_stop_writes_every_answer(service, day_flights):

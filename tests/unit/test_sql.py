@@ -75,3 +75,52 @@ def test_upsert_refuses_malformed_rows(bind):
         sql.upsert(bind, sql.predictions, [{k: v for k, v in row.items() if k != "model_version"}])
     assert sql.upsert(bind, sql.predictions, []) == 0
     assert _rows(bind, sql.predictions) == []
+
+
+def _old_served(bind) -> sa.Table:
+    """`served_predictions` as the release before failed answers and shadow scores made it."""
+    old = sa.Table(
+        "served_predictions", sa.MetaData(),
+        sa.Column("request_id", sa.String(64), primary_key=True),
+        sa.Column("flight_id", sa.String(64), primary_key=True),
+        sa.Column("flight_date", sa.Date, nullable=False, index=True),
+        sa.Column("model_version", sa.Integer, nullable=False),
+        sa.Column("score", sa.Float, nullable=False),
+        sa.Column("latency_ms", sa.Float, nullable=False),
+        sa.Column("served_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("arm", sa.String(64)),
+        sa.Column("experiment_id", sa.String(64)),
+    )  # fmt: skip
+    sql.served_predictions.drop(bind)
+    old.create(bind)
+    return old
+
+
+def test_an_older_served_predictions_is_migrated_once_its_rows_kept(bind):
+    old = _old_served(bind)
+    stamp = dt.datetime(2026, 3, 8, 12, tzinfo=UTC)
+    rows = [
+        {"request_id": "r1", "flight_id": f"2026-03-09-UA-{i}-EWR-0900", "flight_date":
+         dt.date(2026, 3, 9), "model_version": 3, "score": 0.1 * i, "latency_ms": 5.0,
+         "served_at": stamp, "arm": None, "experiment_id": None}
+        for i in range(1, 4)
+    ]  # fmt: skip
+    with bind.begin() as conn:
+        conn.execute(sa.insert(old), rows)
+    assert sql.migrate_served_predictions(bind) is True
+    assert sql.migrate_served_predictions(bind) is False  # idempotent
+    sql.ensure_tables(bind)
+    inspector = sa.inspect(bind)
+    key = inspector.get_pk_constraint("served_predictions")["constrained_columns"]
+    assert set(key) == set(sql.SERVED_KEY)
+    assert any(
+        i["column_names"] == ["flight_date"] for i in inspector.get_indexes("served_predictions")
+    )
+    stored = sorted(_rows(bind, sql.served_predictions), key=lambda r: r["flight_id"])
+    assert [r["score"] for r in stored] == pytest.approx([0.1, 0.2, 0.3])
+    assert {(r["status"], r["answered"]) for r in stored} == {(200, True)}
+    # both rows of a shadow call fit, and a failed answer has no score
+    shadow = {**rows[0], "model_version": 4, "score": None, "arm": "challenger",
+              "experiment_id": "exp-1", "status": 500, "answered": False}  # fmt: skip
+    sql.upsert(bind, sql.served_predictions, [shadow])
+    assert len(_rows(bind, sql.served_predictions)) == 4

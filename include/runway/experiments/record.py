@@ -44,6 +44,13 @@ def active(bind: sa.Engine) -> dict | None:
     return _as_dict(row) if row else None
 
 
+def latest(bind: sa.Engine) -> dict | None:
+    """The experiment created last, or None."""
+    with bind.connect() as conn:
+        row = conn.execute(sa.select(TABLE).order_by(TABLE.c.created_at.desc()).limit(1)).first()
+    return _as_dict(row) if row else None
+
+
 def create(bind: sa.Engine, record: dict, now: dt.datetime) -> dict:
     """Create an active experiment; the same one again returns it unchanged.
 

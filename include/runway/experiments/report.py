@@ -58,6 +58,55 @@ def daily_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=columns).replace({np.nan: None})
 
 
+def looks_table(experiment: dict, frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per look (the record's decisions, in day order): the challenger's share that
+    day (configured, and as served), each arm's labelled flights, within-day AUC and ECE on
+    that day's flights, the primary test's z against its boundary, its p-value and interval,
+    and the action taken."""
+    from runway import metrics
+    from runway.experiments.assignment import CHALLENGER, CHAMPION
+
+    ramp = experiment.get("ramp") or []
+    share = float(ramp[0]) if experiment["mode"] == "canary" and ramp else None
+    if share is None:
+        share = float(experiment["share"]) if experiment["mode"] != "shadow" else 1.0
+    day_of = frame["day"].dt.date
+    labelled = frame["label"].notna() & ~frame["error"]
+    daily = daily_table(frame) if len(frame) else pd.DataFrame(columns=["day", "arm", "auc"])
+    auc = {(r.day, r.arm): r.auc for r in daily.itertuples()}
+    out = []
+    for decision in experiment["decisions"]:
+        day = pd.Timestamp(decision["day"]).date()
+        today = frame[day_of == day]
+        answered = today[today["arm"] == CHALLENGER]
+        row = {
+            "day": day.isoformat(),
+            "share": share,
+            "served share": len(answered) / len(today) if len(today) else None,
+        }
+        for arm, short in ((CHAMPION, "champ"), (CHALLENGER, "chall")):
+            part = today[(today["arm"] == arm) & labelled[day_of == day]]
+            row[f"n {short}"] = len(part)
+            row[f"AUC {short}"] = auc.get((day, arm))
+            row[f"ECE {short}"] = (
+                metrics.expected_calibration_error(part["label"], part["score"])
+                if len(part)
+                else None
+            )
+        low, high = decision.get("interval") or (None, None)
+        row |= {
+            "z": decision.get("z"),
+            "boundary": decision.get("boundary"),
+            "p": decision.get("p_value"),
+            "diff interval": None if low is None else f"[{low:+.3f}, {high:+.3f}]",
+            "decision": decision["action"],
+            "reason": decision["reason"],
+        }
+        out.append(row)
+        share = float(decision.get("share", share)) if decision["action"] == "ramp" else share
+    return pd.DataFrame(out)
+
+
 def _png(fig) -> str:
     buffer = io.BytesIO()
     fig.tight_layout()

@@ -90,6 +90,8 @@ def start_experiment(
     if challenger is None:
         raise record.ExperimentError("no challenger given and no `challenger` alias set")
     registry.version_tags(challenger, **where)  # refuses an unknown version, naming it
+    if int(challenger) == champion:
+        raise record.ExperimentError(f"version {challenger} is the champion: name another")
     policy = settings.experiments
     share = {"shadow": 1.0, "canary": policy.ramp[0]}.get(mode, share or policy.ab_share)
     facts = baseline(settings, champion)
@@ -102,9 +104,13 @@ def start_experiment(
         mode=mode, share=share, start=start, planned=planned, salt=salt or experiment_id,
         actor=actor, reason=reason, now=now,
     )  # fmt: skip
+    if created["status"] == "active" and registry.challenger_version(**where) != int(challenger):
+        # the service's arm loads the version behind the `challenger` alias: the experiment's
+        registry.set_challenger(int(challenger), **where)
     registry.tag_version(
-        int(challenger), {"experiment_id": experiment_id, "experiment_status": "active",
-                          "experiment_mode": mode}, **where,
+        int(challenger), {"experiment_id": experiment_id,
+                          "experiment_status": created["status"], "experiment_mode": mode},
+        **where,
     )  # fmt: skip
     return _summary(created)
 
@@ -172,16 +178,17 @@ def outcomes(raw_dir: Path, days: list[dt.date]) -> pd.DataFrame:
 
 
 def served(bind: sa.Engine, experiment_id: str, last: dt.date) -> pd.DataFrame:
-    """The experiment's answers of flight days up to `last`: the latest answer per flight and
-    arm (a flight asked about twice counts once, as last answered)."""
+    """The experiment's answers (and, in shadow, the challenger's unseen scores) of flight days
+    up to `last`, failed ones included: the latest per flight and arm (a flight asked about
+    twice counts once, as last answered)."""
     if not sa.inspect(bind).has_table(SERVED):
         raise RuntimeError(
             f"experiment {experiment_id} is active but {bind.url.database} has no {SERVED} "
             "table: start the serving service (make serve) so that it logs its answers"
         )
-    table = sa.Table(SERVED, sa.MetaData(), autoload_with=bind)
+    table = sql.served_predictions
     columns = ["flight_id", "flight_date", "arm", "model_version", "score", "latency_ms",
-               "served_at"]  # fmt: skip
+               "served_at", "status", "answered"]  # fmt: skip
     query = sa.select(*(table.c[c] for c in columns)).where(
         table.c.experiment_id == experiment_id, table.c.flight_date <= last
     )
@@ -205,8 +212,9 @@ def experiment_frame(served_rows: pd.DataFrame, landed: pd.DataFrame) -> pd.Data
             "score": frame["score"].astype("float64"),
             "label": frame[contracts.LABEL].astype("float64"),
             "latency_ms": frame["latency_ms"].astype("float64"),
-            # the service logs answers only; a failed answer, once logged, is a NULL score
-            "error": frame["score"].isna().to_numpy(),
+            # a failed answer (5xx) is logged with its arm, its status and no score
+            "error": (frame["status"].astype("int64") >= 500).to_numpy()
+            | frame["score"].isna().to_numpy(),
         }
     )
 
@@ -250,6 +258,29 @@ def evaluate(settings: Settings, day: dt.date, run_id: str, now: dt.datetime) ->
     if verdict["action"] == "promote":
         out["promotion"] = promotion_conf(experiment, verdict)
     return out
+
+
+def looks(settings: Settings, experiment_id: str | None = None) -> tuple[dict, pd.DataFrame]:
+    """The experiment (default: the active one, else the latest created) and its looks, one
+    row a day (`report.looks_table`): what `make demo` prints, from the record and the
+    served answers joined with the landed outcomes."""
+    from runway.experiments import report
+
+    bind = sql.engine(settings.sql_url)
+    sql.ensure_tables(bind)
+    experiment = record.get(bind, experiment_id) if experiment_id else record.active(bind)
+    if experiment is None and not experiment_id:
+        experiment = record.latest(bind)
+    if experiment is None:
+        raise record.ExperimentError(
+            f"no experiment {experiment_id!r}" if experiment_id else "no experiment yet"
+        )
+    decisions = experiment["decisions"]
+    last = max((dt.date.fromisoformat(d["day"]) for d in decisions), default=experiment["start"])
+    rows = served(bind, experiment["experiment_id"], last)
+    days = sorted({d for d in pd.to_datetime(rows["flight_date"]).dt.date})
+    frame = experiment_frame(rows, outcomes(settings.raw_dir, days))
+    return experiment, report.looks_table(experiment, frame)
 
 
 def promotion_conf(experiment: dict, verdict: dict) -> dict:

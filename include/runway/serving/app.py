@@ -5,6 +5,14 @@ online store, loads the champion and starts its poller and its served-log writer
 starts, and flushes the writer when it stops. The prediction route is `async` and does its
 (short, CPU-bound) work on the event loop: no thread hand-off per call, and Feast's SQLite
 connection stays on the thread that opened it.
+
+Every answer is logged (`served_log`), a failed one too, with its arm, status 500 and no
+score, which the experiment's error-rate guardrail counts. A challenger that fails does not
+fail the call: the champion answers its flights (arm None: out of the experiment), so a broken
+canary at 5% reaches no client instead of failing nearly every call of 100 flights. The
+champion or the online store failing answers 500, a row logged per flight. In shadow mode the
+challenger scores the answered flights after the answer has gone out, its score logged beside
+the champion's.
 """
 
 from __future__ import annotations
@@ -22,10 +30,12 @@ import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
 
 from runway import contracts, registry
+from runway.experiments.assignment import CHALLENGER
 from runway.serving import auth, telemetry
-from runway.serving.models import ExperimentWatcher, Loaded, Models, NoChampion, Watcher
+from runway.serving.models import Choice, ExperimentWatcher, Loaded, Models, NoChampion, Watcher
 from runway.serving.requests import PredictionRequest, Refusal, field_name, to_rows
 from runway.settings import Settings, load_settings
 
@@ -180,6 +190,67 @@ def _scorer(model):
     return scorer.predict_proba
 
 
+def _score(frame: pd.DataFrame, models: list, fallible=frozenset()) -> tuple[np.ndarray, list]:
+    """Each row's score by its model (`models[i]` scores row i), one call per model. A model
+    whose id is in `fallible` may fail: its rows stay NaN and are returned, the others' raise."""
+    scores, failed = np.full(len(frame), np.nan), []
+    by_model: dict[int, list[int]] = {}
+    for i, model in enumerate(models):
+        by_model.setdefault(id(model), []).append(i)
+    for key, indexes in by_model.items():
+        part = frame if len(indexes) == len(frame) else frame.iloc[indexes]
+        try:
+            scores[indexes] = np.asarray(_scorer(models[indexes[0]])(part), dtype="float64")
+        except Exception:
+            if key not in fallible:
+                raise
+            log.exception("the challenger failed on %d flights", len(indexes))
+            failed.extend(indexes)
+    return scores, failed
+
+
+def _logged(request_id, row, choice, score, latency_ms, now, *, status=200, shadow=False,
+            answered=True):  # fmt: skip
+    """One `served_predictions` row: the answer of `choice` (or its shadow's score)."""
+    return {
+        "request_id": request_id,
+        "flight_id": row.flight_id,
+        "flight_date": row.flight_date,
+        "model_version": choice.shadow.version if shadow else choice.version,
+        "score": score,
+        "latency_ms": latency_ms,
+        "served_at": now,
+        "arm": CHALLENGER if shadow else choice.arm,
+        "experiment_id": choice.experiment_id,
+        "status": status,
+        "answered": answered and not shadow,
+    }
+
+
+async def _score_shadows(service, request_id, frame, rows, choices, shadowed, base_ms, now):
+    """Shadow mode, after the answer went out: the challenger scores the same flights, each
+    score logged (not answered) with the latency the call would have had had it answered
+    (the call's time without the champion's scoring, plus the challenger's); a failure is
+    logged per flight (status 500) and answers nothing."""
+    part = frame.iloc[shadowed]
+    started = time.perf_counter()
+    try:
+        scores, status = _score(part, [choices[i].shadow.model for i in shadowed])[0], 200
+    except Exception:
+        log.exception("request %s: the shadow challenger failed", request_id)
+        scores, status = [None] * len(shadowed), 500
+    latency_ms = base_ms + (time.perf_counter() - started) * 1000
+    service.served_log.add(
+        [
+            _logged(request_id, rows[i], choices[i], None if s is None else float(s),
+                    latency_ms, now, status=status, shadow=True)
+            for i, s in zip(shadowed, scores, strict=True)
+        ]
+    )  # fmt: skip
+    for i in shadowed:
+        telemetry.PREDICTIONS.labels(str(choices[i].shadow.version), "shadow").inc()
+
+
 def _preload() -> None:
     """Import what every worker needs before gunicorn forks them (`preload_app`)."""
     import feast  # noqa: F401
@@ -277,25 +348,46 @@ def create_app(settings: Settings | None = None, preload: bool = True) -> FastAP
                 status_code=503,
                 headers={"X-Request-ID": request_id},
             )
-        features = service.online.read(rows)
-        if features.refusals:
-            return _refused(422, features.refusals, request_id)
-        frame = model_frame(rows, features)
-        scores = np.empty(len(rows))
-        by_model: dict[int, list[int]] = {}
-        for i, choice in enumerate(choices):
-            by_model.setdefault(id(choice.model), []).append(i)
-        for indexes in by_model.values():
-            part = frame if len(indexes) == len(rows) else frame.iloc[indexes]
-            predict = _scorer(choices[indexes[0]].model)
-            scores[indexes] = np.asarray(predict(part), dtype="float64")
         request.scope["state"]["model_version"] = (
             choices[0].version if len({c.version for c in choices}) == 1 else "mixed"
         )
+        try:
+            features = service.online.read(rows)
+            if features.refusals:
+                return _refused(422, features.refusals, request_id)
+            frame = model_frame(rows, features)
+            scoring = time.perf_counter()
+            challengers = {id(c.model) for c in choices if c.arm == CHALLENGER}
+            scores, failed = _score(frame, [c.model for c in choices], challengers)
+            if failed:  # the champion answers them, out of the experiment: a broken canary
+                spare = service.models.champion  # reaches no client, whatever its share
+                fallback = Choice(spare.version, spare.model)
+                scores[failed] = _score(frame.iloc[failed], [spare.model] * len(failed))[0]
+            scoring_ms = (time.perf_counter() - scoring) * 1000
+        except Exception as err:  # the champion or the store failed: 500, each flight logged
+            log.exception("request %s: answering %d flights failed", request_id, len(rows))
+            now = dt.datetime.now(dt.UTC)
+            latency_ms = (time.perf_counter() - started) * 1000
+            service.served_log.add(
+                [_logged(request_id, row, c, None, latency_ms, now, status=500)
+                 for row, c in zip(rows, choices, strict=True)]
+            )  # fmt: skip
+            return JSONResponse(
+                {"error": f"answering failed: {type(err).__name__}: {err}",
+                 "request_id": request_id},
+                status_code=500, headers={"X-Request-ID": request_id},
+            )  # fmt: skip
         now = dt.datetime.now(dt.UTC)
         latency_ms = (time.perf_counter() - started) * 1000
         answers, logged = [], []
+        fell = set(failed)
         for i, (row, choice) in enumerate(zip(rows, choices, strict=True)):
+            if i in fell:  # the challenger's failed answer, logged for its guardrail
+                logged.append(
+                    _logged(request_id, row, choice, None, latency_ms, now, status=500,
+                            answered=False)
+                )  # fmt: skip
+                choice = fallback
             stamps = features.stamps[i]
             answers.append(
                 {
@@ -308,19 +400,7 @@ def create_app(settings: Settings | None = None, preload: bool = True) -> FastAP
                     },
                 }
             )
-            logged.append(
-                {
-                    "request_id": request_id,
-                    "flight_id": row.flight_id,
-                    "flight_date": row.flight_date,
-                    "model_version": choice.version,
-                    "score": float(scores[i]),
-                    "latency_ms": latency_ms,
-                    "served_at": now,
-                    "arm": choice.arm,
-                    "experiment_id": choice.experiment_id,
-                }
-            )
+            logged.append(_logged(request_id, row, choice, float(scores[i]), latency_ms, now))
             telemetry.PREDICTIONS.labels(str(choice.version), choice.arm or "champion").inc()
         _observe_features(features.stamps, now)
         telemetry.BATCH_FLIGHTS.observe(len(rows))
@@ -336,10 +416,15 @@ def create_app(settings: Settings | None = None, preload: bool = True) -> FastAP
                 }
             )
         )
+        shadowed = [i for i, c in enumerate(choices) if c.shadow is not None]
         return JSONResponse(
             {"request_id": request_id, "predictions": answers},
             headers={"X-Request-ID": request_id},
-        )
+            background=BackgroundTask(
+                _score_shadows, service, request_id, frame, rows, choices, shadowed,
+                latency_ms - scoring_ms, now,
+            ) if shadowed else None,
+        )  # fmt: skip
 
     app.add_middleware(_Observed)
     return app

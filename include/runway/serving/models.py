@@ -10,8 +10,10 @@ serves the new version at most `poll_seconds` plus one load after the alias move
 the champion (arm None) outside an online experiment; under the active experiment (the
 `experiments` record, polled like the aliases by an `ExperimentWatcher`), the arm
 `runway.experiments.assignment.route` gives (a sticky hash of its salt and the flight key), and
-the arm it returns is logged with the answer. A flight routed to a challenger this worker has
-not loaded yet is answered by the champion with arm None: it stays out of the experiment.
+the arm it returns is logged with the answer; in shadow mode the champion answers and the
+choice carries the challenger as its `shadow`, whose score is logged beside the answer. A
+flight routed to (or shadowed by) a challenger this worker has not loaded yet is answered by
+the champion with arm None: it stays out of the experiment.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Choice:
     model: object
     arm: str | None = None
     experiment_id: str | None = None
+    shadow: Loaded | None = None  # shadow mode: the challenger, scoring the flight unseen
 
 
 class Watcher:
@@ -204,13 +207,17 @@ class Models:
         if experiment is None or day is None:
             return Choice(loaded.version, loaded.model)
         chosen = route(experiment, loaded.version, flight_id, day)
-        if chosen.arm == CHAMPION:
+        watcher = self.watchers.get(registry.CHALLENGER)
+        held = watcher.current if watcher else None
+        if chosen.shadow_version is not None:
+            if held is not None and held.version == chosen.shadow_version:
+                return Choice(
+                    loaded.version, loaded.model, CHAMPION, chosen.experiment_id, shadow=held
+                )
+        elif chosen.arm == CHAMPION:
             return Choice(loaded.version, loaded.model, CHAMPION, chosen.experiment_id)
-        if chosen.arm == CHALLENGER:
-            watcher = self.watchers.get(registry.CHALLENGER)
-            held = watcher.current if watcher else None
-            if held is not None and held.version == chosen.version:
-                return Choice(held.version, held.model, CHALLENGER, chosen.experiment_id)
+        elif chosen.arm == CHALLENGER and held is not None and held.version == chosen.version:
+            return Choice(held.version, held.model, CHALLENGER, chosen.experiment_id)
         return Choice(loaded.version, loaded.model)
 
     def start(self) -> None:

@@ -1,7 +1,7 @@
 """`served_predictions` written in batches by a background thread, nothing lost on a stop.
 
 A request hands its rows to `add` (a queue put: no I/O on the request's path). The writer
-upserts them by (request_id, flight_id) every `flush_seconds` or `batch_rows` rows; a failed
+upserts them by `sql.SERVED_KEY` every `flush_seconds` or `batch_rows` rows; a failed
 write keeps the rows and retries at the next flush. `stop` writes what is left before it
 returns, which the app's shutdown (a graceful stop of the worker) waits for.
 """
@@ -98,4 +98,4 @@ class ServedLog:
 
 def _unique(rows: list[dict]) -> list[dict]:
     """The rows by primary key, the last of a repeated one kept (an upsert takes one)."""
-    return list({(r["request_id"], r["flight_id"]): r for r in rows}.values())
+    return list({tuple(r[k] for k in sql.SERVED_KEY): r for r in rows}.values())

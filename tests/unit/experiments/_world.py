@@ -19,19 +19,7 @@ from runway.settings import Settings
 START = dt.date(2026, 3, 2)
 NOW = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
 FLIGHTS = 800
-# the serving wing's table, as its branch defines it (request id, flight, version, arm, ...)
-SERVED = sa.Table(
-    "served_predictions", sa.MetaData(),
-    sa.Column("request_id", sa.String(64), primary_key=True),
-    sa.Column("flight_id", sa.String(64), primary_key=True),
-    sa.Column("flight_date", sa.Date, nullable=False),
-    sa.Column("model_version", sa.Integer, nullable=False),
-    sa.Column("score", sa.Float, nullable=False),
-    sa.Column("latency_ms", sa.Float, nullable=False),
-    sa.Column("served_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("arm", sa.String(64)),
-    sa.Column("experiment_id", sa.String(64)),
-)  # fmt: skip
+SERVED = sql.served_predictions
 
 
 def registry_with_two_versions(settings: Settings, tmp_path) -> None:
@@ -96,6 +84,6 @@ def land_and_serve(settings: Settings, experiment: dict, day: dt.date, rng) -> N
         for i in range(FLIGHTS)
     ]  # fmt: skip
     bind = sql.engine(settings.sql_url)
-    SERVED.create(bind, checkfirst=True)
+    sql.ensure_tables(bind)
     with bind.begin() as conn:
         conn.execute(sa.insert(SERVED), rows)

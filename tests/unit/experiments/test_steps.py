@@ -10,6 +10,7 @@ import datetime as dt
 import mlflow
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 from runway import registry, sql
 from runway.experiments import record, steps
@@ -126,3 +127,74 @@ def test_the_promotion_conf_passes_the_model_promotion_params():
     assert json.loads(json.dumps(conf)) == conf
     resolved = params.deep_merge(conf).validate()
     assert resolved["version"] == 2 and resolved["reason"].startswith("online experiment")
+
+
+def test_a_canary_moves_the_alias_to_its_challenger_and_its_looks_table_reads_the_record(world):
+    """The service's arm loads the `challenger` alias: starting a canary of a version the alias
+    does not name moves it there. The looks table (what `make demo` prints) has one row a look:
+    the share served that day, each arm's figures, the test against its boundary, the action."""
+    settings, rng = world, np.random.default_rng(3)
+    client = registry.mlflow_client(settings.mlflow_uri)
+    client.delete_registered_model_alias(settings.model_name, registry.CHALLENGER)
+    with pytest.raises(record.ExperimentError, match="is the champion"):
+        steps.start_experiment(
+            settings, mode="canary", challenger=1, share=None, start=START, reason="r",
+            actor="t", now=NOW,
+        )  # fmt: skip
+    with pytest.raises(record.ExperimentError, match="no experiment yet"):
+        steps.looks(settings)
+    started = steps.start_experiment(
+        settings, mode="canary", challenger=2, share=None, start=START, reason="canary",
+        actor="t", now=NOW,
+    )  # fmt: skip
+    assert registry.challenger_version(tracking_uri=settings.mlflow_uri) == 2
+    bind = sql.engine(settings.sql_url)
+    actions = []
+    for offset in range(4):
+        day = START + dt.timedelta(days=offset)
+        experiment = record.get(bind, started["experiment_id"])
+        land_and_serve(settings, experiment, day, rng)
+        actions.append(steps.evaluate(settings, day, f"run-{day}", NOW)["action"])
+    assert actions[:3] == ["refuse", "refuse", "ramp"], actions  # min_days 3, ramp_days 3
+    experiment, table = steps.looks(settings)
+    assert experiment["experiment_id"] == started["experiment_id"]
+    assert table["decision"].tolist() == actions
+    assert table["share"].tolist() == [0.05, 0.05, 0.05, 0.25]
+    assert abs(table["served share"].iloc[0] - 0.05) < 0.03
+    assert abs(table["served share"].iloc[3] - 0.25) < 0.06
+    assert (table["n champ"] + table["n chall"] == FLIGHTS).all()
+    assert (table["AUC chall"] > table["AUC champ"]).all()  # the world's challenger sees more
+    assert table["z"].iloc[:2].isna().all() and table["z"].iloc[2:].notna().all()
+    assert table["boundary"].iloc[2] > 2 and table["diff interval"].iloc[2].startswith("[")
+    assert 0 <= table["ECE chall"].min() and table["ECE champ"].max() < 0.5
+
+
+def test_a_failing_challenger_trips_the_error_rate_guardrail(world):
+    """The service logs a failed answer (5xx) with its arm, status and no score: the look that
+    reads it rolls the experiment back on the challenger's error rate, the champion untouched."""
+    settings, rng = world, np.random.default_rng(5)
+    started = steps.start_experiment(
+        settings, mode="ab", challenger=2, share=0.5, start=START, reason="r", actor="t",
+        now=NOW,
+    )  # fmt: skip
+    experiment = record.get(sql.engine(settings.sql_url), started["experiment_id"])
+    land_and_serve(settings, experiment, START, rng)
+    table = sql.served_predictions
+    with sql.engine(settings.sql_url).begin() as conn:  # 5% of the challenger's answers failed
+        ids = conn.execute(
+            sa.select(table.c.request_id, table.c.flight_id).where(table.c.arm == CHALLENGER)
+        ).fetchall()[::20]
+        for request_id, flight_id in ids:
+            conn.execute(
+                sa.update(table)
+                .where(table.c.request_id == request_id, table.c.flight_id == flight_id)
+                .values(score=None, status=500)
+            )
+    look = steps.evaluate(settings, START, "run", NOW)
+    assert look["action"] == "rollback" and look["signal"] == "error_rate", look
+    assert look["value"] == pytest.approx(len(ids) / look["n"][CHALLENGER], rel=0.1)
+    assert look["p_value"] < settings.experiments.guardrail_alpha
+    assert record.get(sql.engine(settings.sql_url), started["experiment_id"])["status"] == (
+        "rolled_back"
+    )
+    assert registry.champion_version(tracking_uri=settings.mlflow_uri) == 1

@@ -64,3 +64,29 @@ def test_an_active_experiment_routes_by_its_sticky_arm_and_its_end_routes_back()
     assert models.choose("2026-03-08-UA-1-EWR-0515") == Choice(3, champion)  # before its start
     experiment.current = None  # ended: every flight back to the champion
     assert {models.choose(k) for k in keys} == {Choice(3, champion)}
+
+
+def test_in_shadow_the_champion_answers_and_the_challenger_shadows_once_loaded():
+    import datetime as dt
+
+    from runway.serving.models import ExperimentWatcher
+
+    champion, challenger = object(), object()
+    experiment = ExperimentWatcher("sqlite:///unused.db", poll_seconds=2)
+    watchers = {
+        alias: Watcher(alias, tracking_uri="sqlite:///unused.db", model_name="m", poll_seconds=2)
+        for alias in ("champion", "challenger")
+    }
+    models = Models(watchers, experiment)
+    watchers["champion"].current = Loaded("champion", 3, champion, 0.1)
+    experiment.current = {"experiment_id": "e2", "status": "active", "mode": "shadow",
+                          "share": 1.0, "salt": "s", "start": dt.date(2026, 3, 9),
+                          "challenger_version": 4}  # fmt: skip
+    keys = [f"2026-03-09-UA-{n}-EWR-0515" for n in range(50)]
+    # the challenger not loaded yet: out of the experiment, nothing shadows
+    assert {models.choose(k) for k in keys} == {Choice(3, champion)}
+    held = Loaded("challenger", 4, challenger, 0.1)
+    watchers["challenger"].current = held
+    assert {models.choose(k) for k in keys} == {Choice(3, champion, "champion", "e2", held)}
+    watchers["challenger"].current = Loaded("challenger", 5, challenger, 0.1)  # another version
+    assert {models.choose(k) for k in keys} == {Choice(3, champion)}
