@@ -10,8 +10,8 @@ promotes it: `challenger` always,
 `champion` too when `promotion` is `auto`.
 
 Runs weekly, and on demand: from the REST API, by the drift monitor (with its evidence in
-`reason`), or by hand. A logistic regression on schedule-time features trains beside the
-candidates as the baseline every family must beat.
+`reason`), or by hand. The carrier x hour delay rate of the training days trains beside the
+candidates as the baseline every family must beat (the honest champion when none does).
 
 **Runs** weekly, Mondays 03:00 New York time; on demand; and by `model_monitoring` when a signal
 fires.
@@ -67,10 +67,11 @@ def _params() -> dict:
 
 def _train(family: str, data: dict) -> dict:
     params = _params()
-    if family not in params["families"] and family != "logreg":
+    from runway.training.steps import BASELINE, train_family
+
+    if family not in params["families"] and family != BASELINE:
         raise AirflowSkipException(f"{family} not in params 'families' {params['families']}")
     from runway import links
-    from runway.training.steps import train_family
 
     result = train_family(
         _settings(),
@@ -228,8 +229,11 @@ def training_pipeline():
 
     @task(multiple_outputs=False)
     def train_baseline(data: dict) -> dict:
-        """The schedule-only logistic regression every candidate is compared with."""
-        return _train("logreg", data)
+        """The carrier x hour delayed rate every candidate is compared with (the honest
+        champion when none beats it)."""
+        from runway.training.steps import BASELINE
+
+        return _train(BASELINE, data)
 
     @task(multiple_outputs=False)
     def backtest_recipe(data: dict) -> dict:

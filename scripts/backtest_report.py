@@ -11,11 +11,13 @@ measured against the same baselines on the same folds.
 Features come from `features.reference` (the DuckDB twin of the Beam job, held equal to it by
 the tests) joined as Feast joins them: day D-1's rows for flights of day D.
 
-Writes `<RUNWAY_HOME>/reports/backtest_report.{md,html,json}`, `backtest_predictions.parquet`
-and `backtest_auc.png`.
+Writes `<RUNWAY_HOME>/reports/<name>.{md,html,json,png}` and `<name>_predictions.parquet`
+(`--name`, default `backtest_report`).
 
     python scripts/backtest_report.py                       # ~10 folds, the champion recipe
     python scripts/backtest_report.py --research            # + the research variants
+    python scripts/backtest_report.py --end 2026-07-06 --windows 2 --step-days 14 \
+        --name backtest_demo_weeks                          # the demo's four scored weeks
 """
 
 from __future__ import annotations
@@ -151,12 +153,24 @@ def main() -> None:
     parser.add_argument("--families", default="lightgbm,xgboost")
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--research", action="store_true")
+    parser.add_argument(
+        "--end",
+        type=dt.date.fromisoformat,
+        help="last test day (default: the year's); e.g. the demo's scored weeks: --end "
+        "2026-07-06 --windows 2 --step-days 14 --name backtest_demo_weeks",
+    )
+    parser.add_argument("--name", default="backtest_report", help="the reports' file name")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     settings = load_settings()
     frame = year_frame(settings)
     days = pd.to_datetime(frame["flight_date"])
     first, last = days.min().date(), days.max().date()
+    if args.end:
+        if not first < args.end <= last:
+            raise SystemExit(f"--end {args.end} is outside the replayed days {first}..{last}")
+        last = args.end
+        frame = frame[days.dt.date <= last]
     chosen = recipes(args.families.split(","), args.trials, args.research)
     longest = max(r.window_days for r in chosen)
     span = (last - first).days + 1 - longest - args.test_days
@@ -179,21 +193,21 @@ def main() -> None:
         markdown += "\n## Research: each variant on the same folds\n\n"
         markdown += table.to_markdown(index=False, floatfmt="+.4f") + "\n"
         figures["research"] = json.loads(table.to_json(orient="records"))
-    (out / "backtest_report.md").write_text(markdown)
-    (out / "backtest_report.json").write_text(json.dumps(figures, indent=1))
-    (out / "backtest_report.html").write_text(
+    (out / f"{args.name}.md").write_text(markdown)
+    (out / f"{args.name}.json").write_text(json.dumps(figures, indent=1))
+    (out / f"{args.name}.html").write_text(
         "<!doctype html><meta charset=utf-8><title>Runway backtest</title>"
-        f"<img src='backtest_auc.png'><pre>{html.escape(markdown)}</pre>"
+        f"<img src='{args.name}.png'><pre>{html.escape(markdown)}</pre>"
     )
     import pyarrow as pa
 
     write_parquet_atomic(
         pa.Table.from_pandas(result.predictions, preserve_index=False),
-        out / "backtest_predictions.parquet",
+        out / f"{args.name}_predictions.parquet",
     )
-    _plot(result, out / "backtest_auc.png")
+    _plot(result, out / f"{args.name}.png")
     print(markdown)
-    print(f"written {out / 'backtest_report.md'} ({result.seconds:.0f} s of backtest)")
+    print(f"written {out / args.name}.md ({result.seconds:.0f} s of backtest)")
 
 
 if __name__ == "__main__":

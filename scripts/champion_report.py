@@ -5,8 +5,8 @@ that followed its training window (until the next retraining) with the retrained
 with the champion it would have replaced, on the same flights with the features they were
 scored with (the scored frames monitoring keeps), and reports realized AUC and log loss for
 both, the difference with its day-block bootstrap interval (`runway.intervals`), and whether
-the gate's verdict was right: a promoted model should not be worse, a rejected one should not
-have been clearly better.
+the gate's verdict was right: a promoted model should not be clearly worse in AUC or log loss,
+a rejected one should not have been clearly better in either.
 
     python scripts/champion_report.py        # the installation's RUNWAY_HOME
 """
@@ -30,10 +30,17 @@ def _scored_days(settings) -> list[dt.date]:
     )
 
 
-def _verdict_right(promoted: bool, gain: intervals.Estimate) -> str:
+def _verdict_right(promoted: bool, auc: intervals.Estimate, loss: intervals.Estimate) -> str:
+    """Judged on both gains (positive: the retrained model better), each beyond noise: a
+    promoted model clearly worse on either was wrong, a rejected one clearly better on one and
+    not clearly worse on the other was kept back wrongly."""
+    worse = [name for name, g in (("AUC", auc), ("log loss", loss)) if g.high < 0]
+    better = [name for name, g in (("AUC", auc), ("log loss", loss)) if g.low > 0]
     if promoted:
-        return "right" if gain.high >= 0 else "wrong: worse than the champion it replaced"
-    return "wrong: clearly better, kept back" if gain.low > 0 else "right"
+        return f"wrong: worse in {' and '.join(worse)}" if worse else "right"
+    if better and not worse:
+        return f"wrong: better in {' and '.join(better)}, kept back"
+    return "right"
 
 
 def retraining_rows(settings) -> list[dict]:
@@ -93,7 +100,7 @@ def retraining_rows(settings) -> list[dict]:
                 ),
                 "AUC gain [90%]": f"{auc.value:+.3f} [{auc.low:+.3f}, {auc.high:+.3f}]",
                 "log-loss gain [90%]": f"{loss.value:+.4f} [{loss.low:+.4f}, {loss.high:+.4f}]",
-                "verdict": _verdict_right(promoted, auc),
+                "verdict": _verdict_right(promoted, auc, loss),
             }
         )
         incumbent = version if promoted else incumbent

@@ -34,3 +34,28 @@ def airflow_db():
         timeout=600,
     )
     return SCRATCH / "airflow"
+
+
+# The files that start real servers and run for minutes, longest first (measured at the last
+# clean-clone run). `make test` hands whole files to two processes (`--dist loadfile`); started
+# first, they run side by side and the short files fill the gaps, instead of one of them
+# starting last while the other process idles.
+LONGEST_FIRST = (
+    "tests/integration/test_cluster_profile.py",
+    "tests/e2e/test_loop_through_airflow.py",
+    "tests/integration/test_dask_runner.py",
+    "tests/e2e/test_serving.py",
+    "tests/integration/test_airflow_load.py",
+    "tests/integration/test_experiments_airflow.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Longest files first, every file's tests in their own order (a stable sort by file)."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+
+    def key(item) -> int:
+        path = Path(str(item.fspath)).resolve().relative_to(REPO).as_posix()
+        return rank.get(path, len(rank))
+
+    items.sort(key=key)

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from runway import contracts, intervals
+from runway.training.baseline import RateTable
 from runway.training.inputs import labels
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 DATE = "flight_date"
 BASELINES = ("carrier_hour_rate", "carrier_hour_rate_28d", "logreg")
 ROLLING_DAYS = 28  # the rolling baseline's window
-PRIOR_ROWS = 20.0  # shrinkage of a thin carrier x hour cell toward its carrier's rate
 CALIBRATIONS = ("none", "isotonic", "platt")
 BASELINE_TRIALS = 3  # the logistic regression's C is its only knob
 
@@ -131,28 +131,9 @@ class Recipe:
 
 
 # ---- baselines -----------------------------------------------------------------------------
-def _rate_table(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series, float]:
-    y = frame[contracts.LABEL].astype("float64")
-    overall = float(y.mean())
-    carrier = y.groupby(frame["carrier"]).agg(["sum", "count"])
-    carrier_rate = (carrier["sum"] + PRIOR_ROWS * overall) / (carrier["count"] + PRIOR_ROWS)
-    cell = y.groupby([frame["carrier"], frame["hour"]]).agg(["sum", "count"])
-    prior = carrier_rate.reindex(cell.index.get_level_values(0)).to_numpy()
-    cell_rate = (cell["sum"] + PRIOR_ROWS * prior) / (cell["count"] + PRIOR_ROWS)
-    return cell_rate, carrier_rate, overall
-
-
-def _lookup(test: pd.DataFrame, cell_rate, carrier_rate, overall: float) -> np.ndarray:
-    keys = pd.MultiIndex.from_arrays([test["carrier"], test["hour"]])
-    p = cell_rate.reindex(keys).to_numpy(dtype="float64")
-    fallback = carrier_rate.reindex(test["carrier"]).to_numpy(dtype="float64")
-    p = np.where(np.isnan(p), fallback, p)
-    return np.where(np.isnan(p), overall, p)
-
-
 def carrier_hour_rate(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
     """P(delayed) = the carrier x hour delayed rate of the training rows (shrunk)."""
-    return _lookup(test, *_rate_table(train))
+    return RateTable.fit(train).lookup(test)
 
 
 def rolling_carrier_hour_rate(
@@ -168,7 +149,7 @@ def rolling_carrier_hour_rate(
         rows = (test_dates == day).to_numpy()
         if past.empty:
             raise ValueError(f"no labelled day in the {days} days before {day.date()}")
-        out[rows] = _lookup(test[rows], *_rate_table(past))
+        out[rows] = RateTable.fit(past).lookup(test[rows])
     return out
 
 

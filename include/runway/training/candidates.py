@@ -33,6 +33,7 @@ FAMILIES = {
     "lightgbm": "runway.training.boosters:LightGBMFamily",
     "torch": "runway.training.mlp:MLPFamily",
     "logreg": "runway.training.baseline:LogRegFamily",
+    "carrier_hour_rate": "runway.training.baseline:RateFamily",
 }
 DEVICES = ("auto", "cpu", "cuda")
 

@@ -5,6 +5,8 @@
 - absolute: enough test rows, ROC AUC floor, log-loss skill over the base rate (a model must
   beat always answering the test window's delayed rate);
 - calibration: expected calibration error (10 bins) at most a bound;
+- where the champion itself fails an absolute or calibration floor on the same test days (it
+  decayed), the candidate must instead be no worse than the champion there;
 - change (only when a champion exists, on the SAME test window): AUC may not drop, log loss
   may not rise, by more than a tolerance;
 - evidence: the candidate's *recipe* (family, settings, features, window) must beat the
@@ -88,6 +90,25 @@ def _check(
     else:
         passed = value <= threshold + TOLERANCE
     return Check(name, kind, value, float(threshold), comparison, passed, detail, interval)
+
+
+def _floor(
+    name: str, kind: str, observed, floor: float, comparison: str, champion, detail=""
+) -> Check:
+    """An absolute floor; where the champion fails it itself on the same test days, the
+    candidate must be no worse than the champion there instead: an incumbent that decayed below
+    a floor cannot hold back a model that improves on it (the floor and the champion's value are
+    named in the detail)."""
+    check = _check(name, kind, observed, floor, comparison, detail)
+    if champion is None or check.passed or _check(name, kind, champion, floor, comparison).passed:
+        return check
+    why = (
+        f"the champion fails the floor {floor:g} on the same days ({champion:.4f}): "
+        "the candidate must be no worse than it"
+    )
+    return _check(
+        name, kind, observed, champion, comparison, "; ".join(filter(None, (detail, why)))
+    )
 
 
 def _metric(estimate: Estimate) -> str:
@@ -190,21 +211,18 @@ def evaluate_gate(
     run), the candidate's slice metrics, and the gains it must show beyond noise."""
     t = thresholds
     c = candidate_metrics
+    champion = champion_metrics or {}
     base = c.get("base_log_loss", math.nan)
     skill = 1 - c["log_loss"] / base if base and not math.isnan(base) else math.nan
+    champion_skill = 1 - champion["log_loss"] / base if champion and base else None
     checks = [
         _check("test_rows", "absolute", c.get("rows", math.nan), t.min_test_rows, ">="),
-        _check("test_roc_auc", "absolute", c["roc_auc"], t.min_roc_auc, ">="),
-        _check(
-            "test_log_loss_skill",
-            "absolute",
-            skill,
-            t.min_log_loss_skill,
-            ">=",
-            f"1 - {c['log_loss']:.4f} / {base:.4f} (base-rate log loss)",
-        ),
-        _check("test_ece", "calibration", c["ece"], t.max_ece, "<="),
-    ]
+        _floor("test_roc_auc", "absolute", c["roc_auc"], t.min_roc_auc, ">=",
+               champion.get("roc_auc")),
+        _floor("test_log_loss_skill", "absolute", skill, t.min_log_loss_skill, ">=",
+               champion_skill, f"1 - {c['log_loss']:.4f} / {base:.4f} (base-rate log loss)"),
+        _floor("test_ece", "calibration", c["ece"], t.max_ece, "<=", champion.get("ece")),
+    ]  # fmt: skip
     if champion_metrics is None:
         policy = FIRST_RUN_POLICY
     else:

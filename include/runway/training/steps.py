@@ -21,7 +21,7 @@ from runway.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
 FAMILIES = ("xgboost", "lightgbm", "torch")
-BASELINE = "logreg"
+BASELINE = "carrier_hour_rate"  # training.baseline.RateFamily
 REFERENCE_ROWS = 20_000  # test-window flights kept as monitoring's drift reference
 
 

@@ -47,6 +47,7 @@ FAMILY_REQUIREMENTS = {
     "lightgbm": ("lightgbm",),
     "torch": ("torch",),
     "logreg": (),
+    "carrier_hour_rate": (),
 }
 _DISTRIBUTIONS = {"xgboost": ("xgboost", "xgboost-cpu")}  # the CPU wheel has another name
 

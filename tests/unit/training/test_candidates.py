@@ -67,7 +67,7 @@ def test_result_records_budget_device_and_windows(candidate, split, family):
     assert result.device == expected
     assert result.train_rows == len(split.train) and result.valid_rows == len(split.valid)
     assert result.train_window[1] < result.valid_window[0]
-    if family != "logreg":
+    if family not in ("logreg", "carrier_hour_rate"):  # no iterations to stop early
         assert result.best_iteration >= 1  # early stopping kept some rounds / epochs
 
 
@@ -110,10 +110,31 @@ def test_boosters_score_the_code_matrix_as_the_frame_they_were_trained_on(candid
 
 
 def test_importance_names_model_inputs_where_the_family_has_one(candidate):
-    for family in ("xgboost", "lightgbm", "logreg"):
+    for family in ("xgboost", "lightgbm", "logreg", "carrier_hour_rate"):
         importance = candidate(family).model.feature_importance()
         assert importance and all(v >= 0 for v in importance.values())
     assert candidate("torch").model.feature_importance() is None
+
+
+def test_the_rate_baseline_is_the_shrunk_carrier_hour_rate_of_its_training_days(split):
+    """Its scores are rates of the training days: a cell's own rate pulled toward its carrier's
+    by the chosen weight; an unseen hour gets its carrier's rate, an unseen carrier the window's."""
+    result = train_candidate("carrier_hour_rate", split.train, split.valid, **BUDGET)
+    prior = result.params["prior_rows"]
+    train = split.train
+    y = train[contracts.LABEL].astype(float)
+    overall = y.mean()
+    carrier = train["carrier"].iloc[0]
+    mine = train["carrier"] == carrier
+    carrier_rate = (y[mine].sum() + prior * overall) / (mine.sum() + prior)
+    hour = train.loc[mine, "hour"].iloc[0]
+    cell = mine & (train["hour"] == hour)
+    cell_rate = (y[cell].sum() + prior * carrier_rate) / (cell.sum() + prior)
+    rows = split.test.head(3).assign(carrier=carrier, hour=[hour, 99, hour])
+    rows.loc[rows.index[2], "carrier"] = "ZZ"
+    np.testing.assert_allclose(
+        result.model.predict_proba(rows), [cell_rate, carrier_rate, overall], rtol=1e-12
+    )
 
 
 def test_time_budget_stops_the_search(split):

@@ -44,6 +44,31 @@ CASES = {
     "AUC not computable": ({"roc_auc": math.nan}, None, {}, ["test_roc_auc"]),
     "worse than the base rate": ({"log_loss": 0.58}, None, {}, ["test_log_loss_skill"]),
     "miscalibrated": ({"ece": 0.07}, CHAMPION, {}, ["test_ece"]),
+    # A champion that decayed below a floor on the same days: no worse than it passes.
+    "miscalibrated, less than a decayed champion": (
+        {"ece": 0.12},
+        CHAMPION | {"ece": 0.19},
+        {},
+        [],
+    ),
+    "miscalibrated, more than a decayed champion": (
+        {"ece": 0.20},
+        CHAMPION | {"ece": 0.19},
+        {},
+        ["test_ece"],
+    ),
+    "no skill, like a decayed champion, but worse": (
+        {"log_loss": 0.58},
+        CHAMPION | {"log_loss": 0.575},
+        {},
+        ["test_log_loss_skill"],
+    ),
+    "AUC under the floor, above a decayed champion's": (
+        {"roc_auc": 0.59},
+        CHAMPION | {"roc_auc": 0.58},
+        {},
+        [],
+    ),
     "AUC drops vs champion": ({"roc_auc": 0.67}, CHAMPION, {}, ["roc_auc_vs_champion"]),
     "log loss rises vs champion": ({"log_loss": 0.556}, CHAMPION, {}, ["log_loss_vs_champion"]),
     "a carrier slice under the floor": ({}, CHAMPION, {1: 0.54}, ["slice_roc_auc[carrier=EV]"]),
@@ -119,6 +144,15 @@ def test_slices_given_as_json_dicts_are_judged_too():
 def test_champion_metrics_from_another_window_are_refused():
     with pytest.raises(ValueError, match="different test windows"):
         evaluate_gate(GOOD, CHAMPION | {"rows": 5000.0}, SLICES, T)
+
+
+def test_a_decayed_champion_relaxes_a_floor_to_its_own_value_and_says_so():
+    verdict = evaluate_gate(GOOD | {"ece": 0.12}, CHAMPION | {"ece": 0.19}, SLICES)
+    (ece,) = [c for c in verdict.checks if c.name == "test_ece"]
+    assert ece.passed and ece.threshold == 0.19
+    assert "champion fails the floor 0.05" in ece.detail and "0.1900" in ece.detail
+    first_run = evaluate_gate(GOOD | {"ece": 0.12}, None, SLICES)  # no champion: the floor
+    assert failed(first_run) == ["test_ece"]
 
 
 def test_thresholds_are_parameters():

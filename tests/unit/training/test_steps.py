@@ -2,7 +2,7 @@
 
 import pytest
 
-from runway.training.steps import choose_candidate
+from runway.training.steps import BASELINE, choose_candidate
 
 
 def _c(family, log_loss, ece, test_auc=0.9):
@@ -25,10 +25,10 @@ def test_all_miscalibrated_falls_back_to_lowest_log_loss_and_the_gate_decides():
 
 
 def test_baseline_and_skipped_families_never_compete():
-    candidates = [None, _c("logreg", 0.40, 0.01), _c("lightgbm", 0.55, 0.03)]
+    candidates = [None, _c(BASELINE, 0.40, 0.01), _c("lightgbm", 0.55, 0.03)]
     assert choose_candidate(candidates, max_ece=0.05)["family"] == "lightgbm"
     with pytest.raises(ValueError, match="no candidate"):
-        choose_candidate([None, _c("logreg", 0.4, 0.01)], max_ece=0.05)
+        choose_candidate([None, _c(BASELINE, 0.4, 0.01)], max_ece=0.05)
 
 
 def _landed(settings, first, last):
