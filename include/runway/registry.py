@@ -152,6 +152,15 @@ def load_model(uri: str, *, tracking_uri: str):
         return mlflow.pyfunc.load_model(uri)
 
 
+def load_scoring_model(uri: str, *, tracking_uri: str):
+    """The registered model at `uri` as batch scoring calls it: `signature.ScoringModel`, the
+    same artifact `load_model` reads, its signature checked by Runway rather than by MLflow's
+    per-call enforcement (`ScoringModel.pyfunc` is the pyfunc model itself)."""
+    from runway.signature import ScoringModel
+
+    return ScoringModel(load_model(uri, tracking_uri=tracking_uri))
+
+
 def version_uri(version: int, model_name: str = MODEL_NAME) -> str:
     return f"models:/{model_name}/{int(version)}"
 

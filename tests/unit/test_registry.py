@@ -322,3 +322,36 @@ def test_mlflow_notices_go_to_the_log_at_info_not_to_stderr(store, capsys, caplo
         print("Registered model 'flight_delay' already exists.", file=sys.stderr)
     assert "already exists" not in capsys.readouterr().err
     assert [r.levelname for r in caplog.records if "already exists" in r.getMessage()] == ["INFO"]
+
+
+def test_batch_scoring_checks_the_registered_signature_without_mlflow_per_call(store):
+    """`registry.load_scoring_model` (what batch scoring calls) reads the same registered
+    version, scores what pyfunc scores, and refuses what pyfunc refuses, naming the column."""
+    import pandas as pd
+
+    from runway.signature import SignatureMismatch
+
+    fast = registry.load_scoring_model(store.first.model_uri, tracking_uri=store.uri)
+    with tracking(store.uri):
+        model = mlflow.pyfunc.load_model(store.first.model_uri)
+    frame = store.split.test  # extra columns included
+    np.testing.assert_array_equal(fast.predict(frame), model.predict(frame))
+    dates = frame.assign(flight_date=pd.to_datetime(frame["flight_date"]).dt.date)  # objects
+    np.testing.assert_array_equal(fast.predict(dates), model.predict(dates))
+    refused = {
+        "wx_temp": frame.drop(columns=["wx_temp"]),
+        "hour": frame.assign(hour=frame["hour"].astype("float64")),  # double is not a long
+        "distance": frame.assign(distance="far"),
+        "flight_date": frame.assign(
+            flight_date=pd.to_datetime(frame["flight_date"]).dt.tz_localize("UTC")
+        ),
+    }
+    for column, bad in refused.items():
+        with pytest.raises(SignatureMismatch, match=column):
+            fast.predict(bad)
+        with pytest.raises(Exception, match=column):
+            model.predict(bad)
+    # a dtype accepted once is not converted again, but a refused one is refused every time
+    with pytest.raises(SignatureMismatch, match="hour"):
+        fast.predict(refused["hour"])
+    np.testing.assert_array_equal(fast.predict(frame.head(7)), model.predict(frame.head(7)))

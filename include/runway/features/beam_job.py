@@ -37,7 +37,8 @@ from pathlib import Path
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.parquetio import ReadAllFromParquetBatched
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from runway import contracts
@@ -57,6 +58,20 @@ FLIGHT_COLUMNS = [
     "dep_delay",
     "arr_delay",
 ]
+
+
+class ReadParquet(beam.DoFn):
+    """A parquet file path -> its rows as one Arrow table, through Beam's filesystems (local,
+    gs://, s3://, ...). A raw partition is one day: read whole, it needs none of
+    `ReadAllFromParquetBatched`'s per-file match and split into ranges, which cost more than
+    reading the file itself."""
+
+    def __init__(self, columns: list[str] | None = None):
+        self.columns = columns
+
+    def process(self, path: str):
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            yield pq.read_table(handle, columns=self.columns)
 
 
 class DailyPartials(beam.DoFn):
@@ -134,6 +149,21 @@ def input_files(raw_dir: Path, start: dt.date, end: dt.date) -> tuple[list[str],
     return [str(p) for p in flights if p.exists()], [str(p) for p in weather]
 
 
+# Entity partials are grouped by (table, shard). Each shard is one WindowFeatures call, whose
+# dense array grows with its entities x days (both grow with the flights read), and every
+# (flight file, table, shard) is one element the runner encodes: a fixed cost per element that
+# dominated a small job at a fixed 32 shards (the year at 1x: ~50k elements for 0.4M flights).
+# So the shard count follows the flights read: one per SHARD_FLIGHT_ROWS, at most MAX_SHARDS.
+SHARD_FLIGHT_ROWS = 250_000
+MAX_SHARDS = 32
+
+
+def auto_shards(flight_files: list[str]) -> int:
+    """Shards for the flights of `flight_files`, counted from their parquet footers."""
+    rows = sum(pq.read_metadata(path).num_rows for path in flight_files)
+    return max(1, min(MAX_SHARDS, -(-rows // SHARD_FLIGHT_ROWS)))
+
+
 LOCK_FILE = ".beam_job.lock"
 STAGING_PREFIX = ".staging-"
 
@@ -192,13 +222,19 @@ def run(
     raw_dir: Path,
     features_dir: Path,
     pipeline_args: list[str] | None = None,
-    shards: int = 32,
+    shards: int | None = None,
 ) -> dict[str, int]:
-    """Build the feature partitions of days start..end; return rows written per table."""
+    """Build the feature partitions of days start..end; return rows written per table.
+
+    `shards`: groups of entity keys (None: `auto_shards`, from the flights read); the output
+    does not depend on it."""
     if end < start:
         raise ValueError(f"feature job: end {end} is before start {start}")
+    if shards is not None and shards < 1:
+        raise ValueError(f"feature job: shards must be >= 1, got {shards}")
     raw_dir, features_dir = Path(raw_dir), Path(features_dir)
     flight_files, weather_files = input_files(raw_dir, start, end)
+    shards = shards or auto_shards(flight_files)
     with _exclusive(features_dir):
         remove_leftovers(features_dir)
         return _run_locked(start, end, raw_dir, features_dir, flight_files, weather_files,
@@ -226,7 +262,8 @@ def _run_locked(
             entity_rows = (
                 pipeline
                 | "FlightFiles" >> beam.Create(flight_files)
-                | "ReadFlights" >> ReadAllFromParquetBatched(columns=FLIGHT_COLUMNS)
+                | "SpreadFlightFiles" >> beam.Reshuffle()  # files spread over the workers
+                | "ReadFlights" >> beam.ParDo(ReadParquet(FLIGHT_COLUMNS))
                 | "DailyPartials" >> beam.ParDo(DailyPartials(first_day, shards))
                 | "ByShard" >> beam.GroupByKey()
                 | "Windows" >> beam.ParDo(WindowFeatures(first_day, targets, planes))
@@ -234,7 +271,8 @@ def _run_locked(
             weather_rows = (
                 pipeline
                 | "WeatherFiles" >> beam.Create(weather_files)
-                | "ReadWeather" >> ReadAllFromParquetBatched()
+                | "SpreadWeatherFiles" >> beam.Reshuffle()
+                | "ReadWeather" >> beam.ParDo(ReadParquet())
                 | "Weather" >> beam.ParDo(WeatherFeatures(targets))
             )
             (
@@ -261,7 +299,7 @@ def _run_locked(
             replace_dir(path, partition_dir(features_dir, table, day.isoformat()))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    log.info("features %s..%s: %s", start, end, written)
+    log.info("features %s..%s (%d shards): %s", start, end, shards, written)
     return written
 
 
@@ -285,7 +323,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--end", type=dt.date.fromisoformat, required=True)
     parser.add_argument("--raw_dir", type=Path, required=True)
     parser.add_argument("--features_dir", type=Path, required=True)
-    parser.add_argument("--shards", type=int, default=32)
+    parser.add_argument("--shards", type=int, default=None, help="default: from the flights read")
     known, pipeline_args = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     written = run(

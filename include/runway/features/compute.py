@@ -147,14 +147,21 @@ def window_features(
     targets = np.array([(day - first_day).days for day in target_days])
     longest = contracts.MAX_WINDOW_DAYS
 
-    def window(days: int) -> np.ndarray:  # (entities, targets, sums)
-        lower = np.clip(targets + 1 - days, 0, None)
-        return cumulative[:, targets + 1] - cumulative[:, lower]
+    upper = targets + 1
+    longest_n = cumulative[:, upper, 0] - cumulative[:, np.clip(upper - longest, 0, None), 0]
+    active_entity, active_target = np.nonzero(longest_n > 0)
+    at_upper = upper[active_target]
 
-    active_entity, active_target = np.nonzero(window(longest)[:, :, 0] > 0)
+    def window(days: int) -> np.ndarray:  # (active rows, sums): only where an entity is active
+        lower = np.clip(at_upper - days, 0, None)
+        return cumulative[active_entity, at_upper] - cumulative[active_entity, lower]
+
     columns: dict[str, pa.Array] = {key: entities.take(pa.array(active_entity))}
+    windows: dict[int, np.ndarray] = {}
     for stat, days in spec.stats:
-        sums = window(days)[active_entity, active_target]
+        if days not in windows:
+            windows[days] = window(days)
+        sums = windows[days]
         numerator, denominator = _STAT_COLUMNS[stat]
         name = f"{spec.prefix}_{stat}_{days}d"
         if denominator is None:
@@ -168,12 +175,10 @@ def window_features(
         for col in spec.static:
             values = planes[col].take(at) if at is not None else pa.nulls(len(active_entity))
             columns[f"{spec.prefix}_{col}"] = values.cast(pa.int64())
-    days = [target_days[i] for i in range(len(target_days))]
-    stamps = [end_of_day_utc(day) for day in days]
-    columns[contracts.EVENT_TIMESTAMP] = pa.array(
-        [stamps[i] for i in active_target], contracts.UTC_US
-    )
-    columns["date"] = pa.array([days[i] for i in active_target], pa.date32())
+    at_target = pa.array(active_target)  # one value per target day, taken per row
+    stamps = pa.array([end_of_day_utc(day) for day in target_days], contracts.UTC_US)
+    columns[contracts.EVENT_TIMESTAMP] = stamps.take(at_target)
+    columns["date"] = pa.array(list(target_days), pa.date32()).take(at_target)
     return pa.table(columns)
 
 

@@ -52,7 +52,9 @@ def scheduled_flights(source: Path, day: dt.date) -> pd.DataFrame:
 
 
 def _models(tracking_uri: str, model_name: str) -> dict[str, tuple[int, object]]:
-    """{alias: (version, pyfunc model)} for the champion and a distinct challenger."""
+    """{alias: (version, model)} for the champion and a distinct challenger: each the registered
+    version's pyfunc behind `registry.load_scoring_model` (signature checked, no per-call
+    MLflow conversion)."""
     from runway import registry
 
     champion = registry.champion_version(tracking_uri=tracking_uri, model_name=model_name)
@@ -68,7 +70,9 @@ def _models(tracking_uri: str, model_name: str) -> dict[str, tuple[int, object]]
     return {
         alias: (
             v,
-            registry.load_model(registry.version_uri(v, model_name), tracking_uri=tracking_uri),
+            registry.load_scoring_model(
+                registry.version_uri(v, model_name), tracking_uri=tracking_uri
+            ),
         )
         for alias, v in aliases.items()
     }

@@ -53,8 +53,9 @@ class XGBoostScorer(Scorer):
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         # inplace_predict reads the matrix's buffer: no DMatrix and no frame per prediction
-        return self.booster.inplace_predict(
-            self.vocab.matrix(frame), iteration_range=(0, self.best_iteration + 1)
+        rounds = (0, self.best_iteration + 1)
+        return self.vocab.predict(
+            frame, lambda matrix: self.booster.inplace_predict(matrix, iteration_range=rounds)
         )
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -145,8 +146,9 @@ class LightGBMScorer(Scorer):
         self.vocab = vocab
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.booster.predict(
-            self.vocab.matrix(frame), num_iteration=self.booster.best_iteration
+        best = self.booster.best_iteration
+        return self.vocab.predict(
+            frame, lambda matrix: self.booster.predict(matrix, num_iteration=best)
         )
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:

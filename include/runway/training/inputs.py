@@ -29,6 +29,9 @@ BASELINE_NUMERIC = ("distance",)
 
 RAW_INPUTS = contracts.RAW_INPUTS  # what a frame handed to the model must hold
 MISSING = "__missing__"  # the level of a missing categorical value
+# Rows per matrix when scoring a large frame: ~10 MiB per matrix, which the allocator reuses
+# from slice to slice (a year's 100 MiB matrix is mapped afresh, page by page, on every call).
+SCORING_SLICE_ROWS = 32_768
 
 
 _FLOAT_SOURCES = tuple(contracts.ALL_FEATURES) + ("hour", "distance")
@@ -36,17 +39,11 @@ _FLOAT_SOURCES = tuple(contracts.ALL_FEATURES) + ("hour", "distance")
 
 def _float(column: pd.Series) -> np.ndarray:
     """The column as float64, NaN for nulls and for values that are not numbers."""
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "fiub":
+        return column.to_numpy()  # a numpy column has no null but NaN: cast where it is stored
     if not pd.api.types.is_numeric_dtype(column.dtype):
         column = pd.to_numeric(column, errors="coerce")
     return column.to_numpy(dtype="float64", na_value=np.nan)
-
-
-def _floats(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """The columns as one float64 matrix (one conversion for the block where all are numeric)."""
-    block = frame[columns]
-    if all(pd.api.types.is_numeric_dtype(t) for t in block.dtypes):
-        return block.to_numpy(dtype="float64", na_value=np.nan)
-    return np.column_stack([_float(block[c]) for c in columns])
 
 
 def _strings(column: pd.Series) -> np.ndarray:
@@ -64,21 +61,32 @@ def _check(frame: pd.DataFrame) -> None:
         raise KeyError(f"the frame lacks the model's input columns {missing}")
 
 
+def _day_of_week(dates: pd.Series) -> np.ndarray:
+    """Monday = 0 .. Sunday = 6 as float, NaN for a missing date."""
+    if isinstance(dates.dtype, np.dtype) and dates.dtype.kind == "M":  # naive, any unit: in days
+        days = dates.to_numpy().astype("datetime64[D]")
+        out = ((days.astype("int64") + 3) % 7).astype("float64")  # 1970-01-01 was a Thursday
+        out[np.isnat(days)] = np.nan
+        return out
+    return pd.DatetimeIndex(dates).dayofweek.to_numpy(dtype="float64", na_value=np.nan)
+
+
 def _numeric(frame: pd.DataFrame, out: np.ndarray) -> np.ndarray:
-    """Fill `out` (rows x `NUMERIC`) with the numeric inputs; scoring calls this on every batch,
-    so the features are converted as one block."""
-    out[:, : len(_FLOAT_SOURCES)] = _floats(frame, list(_FLOAT_SOURCES))
+    """Fill `out` (`NUMERIC` x rows: one row per input, written contiguously) with the numeric
+    inputs; scoring calls this on every batch, so no intermediate frame is built."""
+    for position, col in enumerate(_FLOAT_SOURCES):
+        out[position] = _float(frame[col])
     hhmm = _float(frame["sched_dep_time"])
-    out[:, NUMERIC.index("sched_dep_minute")] = (hhmm // 100) * 60 + hhmm % 100
-    out[:, NUMERIC.index("day_of_week")] = pd.DatetimeIndex(frame["flight_date"]).dayofweek
+    out[NUMERIC.index("sched_dep_minute")] = (hhmm // 100) * 60 + hhmm % 100
+    out[NUMERIC.index("day_of_week")] = _day_of_week(frame["flight_date"])
     return out
 
 
 def model_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The model's inputs, in `MODEL_INPUTS` order, from a raw training or scoring frame."""
     _check(frame)
-    numeric = _numeric(frame, np.empty((len(frame), len(NUMERIC)), dtype="float64"))
-    out = pd.DataFrame(numeric, index=frame.index, columns=list(NUMERIC))
+    numeric = _numeric(frame, np.empty((len(NUMERIC), len(frame)), dtype="float64"))
+    out = pd.DataFrame(numeric.T, index=frame.index, columns=list(NUMERIC))  # pandas' own layout
     for position, col in enumerate(CATEGORICAL):
         out.insert(position, col, _strings(frame[col]))
     return out
@@ -116,21 +124,42 @@ class Vocabulary:
         frame: each categorical as its code among the training levels (the codes the boosters
         were trained on through `categorical`), NaN when unseen or missing."""
         _check(frame)
-        out = np.empty((len(frame), len(MODEL_INPUTS)), dtype="float64")
+        # built one input per row (contiguous writes), then transposed in one copy: the
+        # boosters read rows
+        by_input = np.empty((len(MODEL_INPUTS), len(frame)), dtype="float64")
         for position, col in enumerate(CATEGORICAL):
-            out[:, position] = self._codes(col, frame[col])
-        _numeric(frame, out[:, len(CATEGORICAL) :])
-        return out
+            by_input[position] = self._codes(col, frame[col])
+        _numeric(frame, by_input[len(CATEGORICAL) :])
+        return np.ascontiguousarray(by_input.T)
+
+    def predict(self, frame: pd.DataFrame, predict, rows: int = SCORING_SLICE_ROWS) -> np.ndarray:
+        """`predict(self.matrix(part))` over the frame's rows in slices of `rows`, joined in
+        order: a row's prediction never depends on the other rows of its matrix."""
+        if len(frame) <= rows:
+            return np.asarray(predict(self.matrix(frame)))
+        return np.concatenate(
+            [
+                np.asarray(predict(self.matrix(frame.iloc[lo : lo + rows])))
+                for lo in range(0, len(frame), rows)
+            ]
+        )
 
     def _codes(self, col: str, values: pd.Series) -> np.ndarray:
         """Codes of raw values among the column's levels as float, NaN when unseen; a null is
         the `MISSING` level (as `_strings` makes it), itself unseen unless training had one."""
         categories = self.dtype(col).categories
-        if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
-            values = pd.Series(_strings(values))  # numbers or mixed values: as their strings
-        codes = categories.get_indexer(values).astype("float64")  # looked up in place, no copy
-        if MISSING in categories:
-            codes[values.isna().to_numpy()] = categories.get_loc(MISSING)
+        raw = values.to_numpy()
+        codes = categories.get_indexer(raw)  # one hash lookup per value, no copy of the column
+        unknown = np.flatnonzero(codes < 0)
+        if len(unknown):  # unseen levels, nulls, or values that are not strings
+            rest = raw[unknown]
+            nulls = pd.isna(rest)
+            if pd.api.types.infer_dtype(rest[~nulls], skipna=True) in ("string", "empty"):
+                if MISSING in categories:
+                    codes[unknown[nulls]] = categories.get_loc(MISSING)
+            else:  # numbers or mixed values: looked up as their strings, as `_strings` makes them
+                codes = categories.get_indexer(_strings(values))
+        codes = codes.astype("float64")
         codes[codes < 0] = np.nan
         return codes
 

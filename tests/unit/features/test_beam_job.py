@@ -93,6 +93,21 @@ def test_rerun_writes_byte_identical_partitions(built):
     assert not list(settings.features_dir.glob(".staging-*"))
 
 
+def test_the_shard_count_changes_no_byte_of_the_output(built, tmp_path):
+    """The default shards follow the flights read (one here); any count writes the same bytes."""
+    settings, _ = built
+    flights, _ = beam_job.input_files(settings.raw_dir, *TARGETS)
+    assert beam_job.auto_shards(flights) == 1  # a few thousand flights
+    files = sorted(p.relative_to(settings.features_dir) for p in
+                   settings.features_dir.glob("*/date=*/part-0.parquet"))  # fmt: skip
+    out = tmp_path / "seven"
+    beam_job.run(*TARGETS, settings.raw_dir, out, shards=7)
+    assert sorted(p.relative_to(out) for p in out.glob("*/date=*/part-0.parquet")) == files
+    assert all((out / f).read_bytes() == (settings.features_dir / f).read_bytes() for f in files)
+    with pytest.raises(ValueError, match="shards"):
+        beam_job.run(*TARGETS, settings.raw_dir, out, shards=0)
+
+
 def test_missing_target_day_is_refused_and_nothing_written(built, tmp_path):
     settings, _ = built
     out = tmp_path / "features"

@@ -167,3 +167,22 @@ def test_a_budget_that_allows_no_trial_is_refused_by_name(budget, message):
     empty = pd.DataFrame()
     with pytest.raises(ValueError, match=message):
         train_candidate("lightgbm", empty, empty, **budget)
+
+
+@pytest.mark.parametrize("family", ["xgboost", "lightgbm"])
+def test_boosters_score_a_large_frame_slice_by_slice_as_one_matrix(candidate, split, family):
+    """Scoring builds and scores the matrix in slices of rows (`Vocabulary.predict`): the
+    scores are those of the whole matrix, in the frame's order."""
+    model = candidate(family).model
+    rows = split.test.head(1000)
+    matrix = model.vocab.matrix(rows)
+    if family == "xgboost":
+        whole = model.booster.inplace_predict(matrix, iteration_range=(0, model.best_iteration + 1))
+        score = lambda m: model.booster.inplace_predict(  # noqa: E731
+            m, iteration_range=(0, model.best_iteration + 1)
+        )
+    else:
+        whole = model.booster.predict(matrix, num_iteration=model.booster.best_iteration)
+        score = lambda m: model.booster.predict(m, num_iteration=model.booster.best_iteration)  # noqa: E731
+    np.testing.assert_array_equal(model.vocab.predict(rows, score, rows=333), whole)
+    np.testing.assert_array_equal(model.predict_proba(rows), whole)
