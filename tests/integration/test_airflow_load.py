@@ -257,13 +257,21 @@ def test_a_killed_component_is_restarted(airflow):
 def test_a_killed_database_is_restarted(airflow):
     killed = airflow.postgres.pid()
     os.kill(killed, signal.SIGKILL)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+    # The components reconnect (or are restarted) after the database; on a loaded 2-core
+    # machine that took more than 180 s once.
+    while time.monotonic() < started + 300:
         pid = airflow.postgres.pid()
         if pid not in (None, killed) and airflow.healthy():
             break
         time.sleep(2)
-    assert airflow.postgres.pid() not in (None, killed) and airflow.healthy()
+    waited = time.monotonic() - started
+    assert airflow.postgres.pid() not in (None, killed), f"postgres not restarted in {waited:.0f} s"
+    assert airflow.healthy(), (
+        f"not healthy {waited:.0f} s after the database restarted: {airflow.health()}; "
+        f"components {airflow.components()}"
+    )
+    print(f"healthy again {waited:.0f} s after the database was killed")
     assert "postgres is not running: restarting it" in airflow.supervisor_log.read_text()
     api = airflow.client()
     run_id = api.trigger("load_probe", {})
