@@ -33,23 +33,30 @@ def test_the_champion_must_be_watched():
         Models({})
 
 
-def test_an_active_experiment_routes_by_its_sticky_arm_and_its_end_routes_back():
+def _experiment_world(champion, experiment_id: str, mode: str, share: float):
+    """Models watching champion (version 3, loaded) and challenger (version 4, not yet), with
+    an active experiment of `mode` from 2026-03-09."""
     import datetime as dt
 
-    from runway.experiments.assignment import arm
     from runway.serving.models import ExperimentWatcher
 
-    champion, challenger = object(), object()
     experiment = ExperimentWatcher("sqlite:///unused.db", poll_seconds=2)
     watchers = {
         alias: Watcher(alias, tracking_uri="sqlite:///unused.db", model_name="m", poll_seconds=2)
         for alias in ("champion", "challenger")
     }
-    models = Models(watchers, experiment)
     watchers["champion"].current = Loaded("champion", 3, champion, 0.1)
-    experiment.current = {"experiment_id": "e1", "status": "active", "mode": "ab",
-                          "share": 0.5, "salt": "s", "start": dt.date(2026, 3, 9),
+    experiment.current = {"experiment_id": experiment_id, "status": "active", "mode": mode,
+                          "share": share, "salt": "s", "start": dt.date(2026, 3, 9),
                           "challenger_version": 4}  # fmt: skip
+    return Models(watchers, experiment), watchers, experiment
+
+
+def test_an_active_experiment_routes_by_its_sticky_arm_and_its_end_routes_back():
+    from runway.experiments.assignment import arm
+
+    champion, challenger = object(), object()
+    models, watchers, experiment = _experiment_world(champion, "e1", "ab", 0.5)
     keys = [f"2026-03-09-UA-{n}-EWR-0515" for n in range(200)]
     # the challenger not loaded yet: its flights stay out of the experiment (arm None)
     assert {models.choose(k).arm for k in keys} == {"champion", None}
@@ -67,21 +74,8 @@ def test_an_active_experiment_routes_by_its_sticky_arm_and_its_end_routes_back()
 
 
 def test_in_shadow_the_champion_answers_and_the_challenger_shadows_once_loaded():
-    import datetime as dt
-
-    from runway.serving.models import ExperimentWatcher
-
     champion, challenger = object(), object()
-    experiment = ExperimentWatcher("sqlite:///unused.db", poll_seconds=2)
-    watchers = {
-        alias: Watcher(alias, tracking_uri="sqlite:///unused.db", model_name="m", poll_seconds=2)
-        for alias in ("champion", "challenger")
-    }
-    models = Models(watchers, experiment)
-    watchers["champion"].current = Loaded("champion", 3, champion, 0.1)
-    experiment.current = {"experiment_id": "e2", "status": "active", "mode": "shadow",
-                          "share": 1.0, "salt": "s", "start": dt.date(2026, 3, 9),
-                          "challenger_version": 4}  # fmt: skip
+    models, watchers, _ = _experiment_world(champion, "e2", "shadow", 1.0)
     keys = [f"2026-03-09-UA-{n}-EWR-0515" for n in range(50)]
     # the challenger not loaded yet: out of the experiment, nothing shadows
     assert {models.choose(k) for k in keys} == {Choice(3, champion)}
