@@ -75,6 +75,15 @@ class InputCheck:
                 self._accepted.add((name, dtype))
 
 
+def fitted_scorer(pyfunc_model):
+    """The Runway scorer inside a loaded registered model (`training.pyfunc`), or None for a
+    pyfunc of another kind."""
+    try:
+        return pyfunc_model.unwrap_python_model().scorer
+    except AttributeError:
+        return None
+
+
 class ScoringModel:
     """A loaded registered model scored the way batch scoring needs: the signature checked
     (`InputCheck`), then the fitted scorer's `predict_proba` directly. A pyfunc without a
@@ -82,11 +91,7 @@ class ScoringModel:
 
     def __init__(self, pyfunc_model) -> None:
         self.pyfunc = pyfunc_model
-        try:
-            scorer = pyfunc_model.unwrap_python_model().scorer
-        except AttributeError:
-            scorer = None
-        self.scorer = scorer
+        self.scorer = scorer = fitted_scorer(pyfunc_model)
         self.check = InputCheck(pyfunc_model.metadata.get_input_schema()) if scorer else None
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:

@@ -183,11 +183,10 @@ def _scorer(model):
     """What the pyfunc's `predict` calls (`training.pyfunc.FlightDelayModel`): the fitted
     scorer, called directly to save MLflow's ~2 ms wrapper per call; the frame already has
     the signature's columns and dtypes (`model_frame`). Another pyfunc: its `predict`."""
-    try:
-        scorer = model.unwrap_python_model().scorer
-    except AttributeError:
-        return model.predict
-    return scorer.predict_proba
+    from runway.signature import fitted_scorer
+
+    scorer = fitted_scorer(model)
+    return model.predict if scorer is None else scorer.predict_proba
 
 
 def _score(frame: pd.DataFrame, models: list, fallible=frozenset()) -> tuple[np.ndarray, list]:

@@ -381,6 +381,7 @@ def _write_evidence(settings, chosen, verdict, test, scores, model, baseline) ->
     """The gate verdict report and the model card of the chosen version, in the reports folder
     and on its MLflow run; returns the Runway-view paths the task's extra links point to."""
     from runway import contracts, links, registry
+    from runway.signature import fitted_scorer
     from runway.training import card
 
     where = {"tracking_uri": settings.mlflow_uri, "model_name": settings.model_name}
@@ -409,7 +410,7 @@ def _write_evidence(settings, chosen, verdict, test, scores, model, baseline) ->
         model_name=settings.model_name, version=chosen["version"], family=chosen["family"],
         lineage=lineage, test=test, scores=scores, baseline_scores=baseline_scores,
         baseline_version=baseline_version,
-        scorer=getattr(model.unwrap_python_model(), "scorer", None),
+        scorer=fitted_scorer(model),
     )  # fmt: skip
     gate_path = card.write(settings.reports_dir, "gate", name, gate_html)
     card_path = card.write(settings.reports_dir, "models", name, card_html)
