@@ -9,6 +9,7 @@ day replaces its rows instead of adding to them.
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -117,11 +118,35 @@ def engine(url: str) -> sa.Engine:
     return sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
 
 
+SCHEMA_LOCK_KEY = 0x52554E57  # Postgres advisory lock held while Runway creates or migrates
+
+
+@contextmanager
+def _schema_lock(bind: sa.Engine):
+    """A connection inside a transaction that holds the database's schema lock (SQLite's
+    write lock, a Postgres advisory lock), committed on exit. Processes that start together
+    (the service's workers, parallel tasks) then change the schema one after the other, and
+    each re-checks what exists under the lock: a check-then-create is not atomic otherwise."""
+    with bind.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.begin()
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        yield conn
+        conn.commit()
+
+
 def ensure_tables(bind: sa.Engine) -> None:
     """Create the tables (and their indexes) that do not exist yet; existing ones are kept,
-    an older `served_predictions` migrated in place (`migrate_served_predictions`)."""
+    an older `served_predictions` migrated in place (`migrate_served_predictions`). Safe when
+    several processes call it at once."""
     migrate_served_predictions(bind)
-    metadata.create_all(bind, checkfirst=True)
+    with bind.connect() as conn:
+        if set(metadata.tables) <= set(sa.inspect(conn).get_table_names()):
+            return
+    with _schema_lock(bind) as conn:
+        metadata.create_all(conn, checkfirst=True)
 
 
 def _served_is_current(conn) -> bool:
@@ -136,19 +161,17 @@ def _served_is_current(conn) -> bool:
 def migrate_served_predictions(bind: sa.Engine) -> bool:
     """Bring a `served_predictions` of an earlier release (keyed by call and flight, a score
     always, no status) to today's table, its rows kept (status 200, answered); one transaction
-    under the table's write lock, so that workers starting together migrate it once. True if
-    it migrated; a current table is left as it is."""
+    under the schema lock (and on Postgres the table's), so that workers starting together
+    migrate it once. True if it migrated; a current table is left as it is."""
     with bind.connect() as conn:
         if _served_is_current(conn):
             return False
     name = served_predictions.name
-    with bind.connect() as conn:
+    with _schema_lock(bind) as conn:
+        if _served_is_current(conn):
+            return False
         if conn.dialect.name == "postgresql":
-            conn.begin()
             conn.execute(sa.text(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE"))
-            if _served_is_current(conn):
-                conn.rollback()
-                return False
             key = sa.inspect(conn).get_pk_constraint(name)["name"]
             for statement in (
                 f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS status SMALLINT NOT NULL DEFAULT 200",
@@ -159,11 +182,7 @@ def migrate_served_predictions(bind: sa.Engine) -> bool:
                 f"ALTER TABLE {name} ADD PRIMARY KEY ({', '.join(SERVED_KEY)})",
             ):
                 conn.execute(sa.text(statement))
-        else:  # SQLite alters no key: the table is rebuilt, under BEGIN IMMEDIATE's lock
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-            if _served_is_current(conn):
-                conn.rollback()
-                return False
+        else:  # SQLite alters no key: the table is rebuilt
             inspector = sa.inspect(conn)
             old = [c["name"] for c in inspector.get_columns(name)]
             for index in inspector.get_indexes(name):
@@ -175,7 +194,6 @@ def migrate_served_predictions(bind: sa.Engine) -> bool:
                 f"INSERT INTO {name} ({kept}) SELECT {kept} FROM {name}_old"
             )  # status and answered take their defaults
             conn.exec_driver_sql(f"DROP TABLE {name}_old")
-        conn.commit()
     return True
 
 
