@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import pytest
 import sqlalchemy as sa
 
 from runway import sql
 
-from .conftest import POSTGRES_URL
+from .conftest import fresh_database
 
 UTC = dt.UTC
 
@@ -132,7 +131,7 @@ def test_an_older_served_predictions_is_migrated_once_its_rows_kept(bind):
 def _ensure_after(barrier, url: str, errors) -> None:
     barrier.wait()
     try:
-        sql.ensure_tables(sa.create_engine(url))
+        sql.ensure_tables(sql.engine(url))
     except Exception as exc:  # the parent names it
         errors.put(repr(exc))
 
@@ -145,27 +144,17 @@ def test_processes_starting_together_create_the_tables_once(dialect, tmp_path):
     table that another created between its check and its CREATE."""
     import multiprocessing
 
-    if dialect == "sqlite":
-        url, admin, schema = f"sqlite:///{tmp_path / 'fresh.db'}", None, None
-    else:
-        schema = f"runway_race_{uuid.uuid4().hex[:12]}"
-        admin = sa.create_engine(POSTGRES_URL)
-        with admin.begin() as conn:
-            conn.execute(sa.schema.CreateSchema(schema))
-        url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
     context = multiprocessing.get_context("fork")
-    barrier, errors = context.Barrier(8), context.Queue()
-    workers = [context.Process(target=_ensure_after, args=(barrier, url, errors)) for _ in range(8)]
-    try:
+    with fresh_database(dialect, tmp_path) as url:
+        barrier, errors = context.Barrier(8), context.Queue()
+        workers = [
+            context.Process(target=_ensure_after, args=(barrier, url, errors)) for _ in range(8)
+        ]
         for w in workers:
             w.start()
         for w in workers:
             w.join(60)
         failures = [errors.get() for _ in range(errors.qsize())] if not errors.empty() else []
         assert failures == [] and [w.exitcode for w in workers] == [0] * 8
-        assert set(sql.metadata.tables) <= set(sa.inspect(sa.create_engine(url)).get_table_names())
-    finally:
-        if admin is not None:
-            with admin.begin() as conn:
-                conn.execute(sa.schema.DropSchema(schema, cascade=True))
-            admin.dispose()
+        tables = sa.inspect(sql.engine(url)).get_table_names()
+        assert set(sql.metadata.tables) <= set(tables)
