@@ -102,10 +102,10 @@ def run(ctx: Context) -> Figure:
         )
     for label in labels:
         fig.target(
-            f"{label}: feast <= 2x duckdb time",
+            f"{label}: feast <= 1.5x duckdb time",
             ratio(fig.get(label, "feast", "wall_s"), fig.get(label, "duckdb", "wall_s")),
             "<=",
-            2.0,
+            1.5,
             "x",
         )
         fig.target(
