@@ -37,6 +37,7 @@ FIGURES = (
     "demo",
     "training",
     "serving",
+    "tests",
 )
 
 
@@ -139,6 +140,11 @@ def parser() -> argparse.ArgumentParser:
         "--demo-timings",
         default=None,
         help="stage timings `make demo` wrote (default <RUNWAY_HOME>/demo_timings.json)",
+    )
+    p.add_argument(
+        "--test-timings",
+        default=None,
+        help="wall time `make test` wrote (default bench/results/test_timings.json)",
     )
     p.add_argument(
         "--train-range",

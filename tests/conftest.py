@@ -18,8 +18,11 @@ os.environ.setdefault("RUNWAY_REPLAY_YEAR", "2026")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 (SCRATCH / "airflow").mkdir(parents=True, exist_ok=True)
 
+import datetime as dt  # noqa: E402
+import json  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -59,3 +62,44 @@ def pytest_collection_modifyitems(config, items):
         return rank.get(path, len(rank))
 
     items.sort(key=key)
+
+
+# `make test`'s wall time and its slowest files, for the bench's `tests` figure
+# (bench/figures/tests.py): written by the controlling process once the session ends.
+TIMINGS = REPO / "bench" / "results" / "test_timings.json"
+_session: dict = {}
+
+
+def pytest_sessionstart(session):
+    _session.update(started=time.time(), files={}, outcomes={})
+
+
+def pytest_runtest_logreport(report):
+    if "started" not in _session:
+        return
+    path = report.nodeid.split("::")[0]
+    _session["files"][path] = _session["files"].get(path, 0.0) + report.duration
+    if report.when == "call" or report.outcome != "passed":
+        outcome = report.outcome if report.when == "call" else f"{report.when} {report.outcome}"
+        _session["outcomes"][outcome] = _session["outcomes"].get(outcome, 0) + 1
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if hasattr(session.config, "workerinput") or "started" not in _session:
+        return  # an xdist worker: the controller sees every report and writes the file
+    if session.config.option.collectonly or session.testscollected < 100:
+        return  # a listing or a few tests picked by hand: not `make test`
+    slowest = sorted(_session["files"].items(), key=lambda kv: -kv[1])[:10]
+    record = {
+        "wall_s": round(time.time() - _session["started"], 1),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "exitstatus": int(exitstatus),
+        "tests": session.testscollected,
+        "outcomes": _session["outcomes"],
+        "workers": getattr(session.config.option, "numprocesses", None) or 1,
+        "slowest_files_s": {path: round(seconds, 1) for path, seconds in slowest},
+    }
+    TIMINGS.parent.mkdir(parents=True, exist_ok=True)
+    scratch = TIMINGS.with_suffix(".tmp")
+    scratch.write_text(json.dumps(record, indent=2) + "\n")
+    scratch.replace(TIMINGS)
