@@ -14,7 +14,6 @@ the same features independently in DuckDB SQL, and the tests hold the two equal.
 from __future__ import annotations
 
 import datetime as dt
-import zlib
 
 import numpy as np
 import pyarrow as pa
@@ -57,39 +56,70 @@ def with_flight_columns(flights: pa.Table) -> pa.Table:
     )
 
 
-def shard_of(key: str, shards: int) -> int:
-    """A stable shard for an entity key (Python's hash() is salted per process)."""
-    return zlib.crc32(key.encode()) % shards
+_FNV_BASIS, _FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
 
 
-def daily_partials(flights: pa.Table, table: str, first_day: dt.date) -> pa.Table:
-    """Per (entity key, day index): the SUMS of one batch of flights."""
-    key = _TABLES[table].keys[0]
+def shards_of(keys: pa.Array | pa.ChunkedArray, shards: int) -> np.ndarray:
+    """A stable shard per string key (Python's hash() is salted per process): FNV-1a of its
+    UTF-8 bytes, read from the Arrow buffers one byte position at a time for all keys."""
+    keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+    keys = keys.cast(pa.large_string())  # int64 offsets
+    _, offsets, data = keys.buffers()
+    n = len(keys)
+    starts = np.frombuffer(offsets, dtype=np.int64, count=n + 1, offset=keys.offset * 8)
+    lengths = np.diff(starts)
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    hashes = np.full(n, _FNV_BASIS)
+    with np.errstate(over="ignore"):  # FNV multiplies modulo 2**64
+        for position in range(int(lengths.max()) if n else 0):
+            live = np.flatnonzero(lengths > position)
+            byte = data[starts[live] + position].astype(np.uint64)
+            hashes[live] = (hashes[live] ^ byte) * _FNV_PRIME
+    return (hashes % np.uint64(shards)).astype(np.int64)
+
+
+def split_by(rows: pa.Table, values: pa.Array | np.ndarray):
+    """(value, the rows holding it) for each distinct value, in ascending value order; each
+    part keeps the rows' order (one stable sort and a slice per value, not a scan per value)."""
+    values = pa.array(values) if isinstance(values, np.ndarray) else values
+    order = pc.sort_indices(values)
+    ordered, taken = values.take(order), rows.take(order)
+    sorted_values = ordered.to_numpy(zero_copy_only=False)
+    cuts = [0, *(np.flatnonzero(sorted_values[1:] != sorted_values[:-1]) + 1), len(rows)]
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=False):
+        if hi > lo:
+            yield ordered[lo].as_py(), taken.slice(lo, hi - lo)
+
+
+_PARTIAL_AGGREGATES = (
+    ("one", "sum"),
+    ("is_delayed", "sum"),
+    ("is_cancelled", "sum"),
+    ("arr_delay", "sum"),
+    ("arr_delay", "count"),
+    ("dep_delay", "sum"),
+    ("dep_delay", "count"),
+)
+
+
+def daily_partials(flights: pa.Table, first_day: dt.date) -> dict[str, pa.Table]:
+    """Per entity table, per (entity key, day index): the SUMS of one batch of flights (the
+    derived flight columns computed once for all the tables)."""
     batch = with_flight_columns(flights)
-    batch = batch.filter(pc.is_valid(batch[key]))
     batch = batch.append_column("day_idx", day_index(batch["flight_date"], first_day))
-    grouped = batch.group_by([key, "day_idx"]).aggregate(
-        [
-            ("one", "sum"),
-            ("is_delayed", "sum"),
-            ("is_cancelled", "sum"),
-            ("arr_delay", "sum"),
-            ("arr_delay", "count"),
-            ("dep_delay", "sum"),
-            ("dep_delay", "count"),
+    out = {}
+    for spec in contracts.ENTITY_TABLES:
+        key = spec.keys[0]
+        rows = batch.filter(pc.is_valid(batch[key])) if batch[key].null_count else batch
+        grouped = rows.group_by([key, "day_idx"]).aggregate(list(_PARTIAL_AGGREGATES))
+        sums = [
+            grouped[f"{column}_{how}"].cast(pa.float64()).fill_null(0.0)
+            for column, how in _PARTIAL_AGGREGATES
         ]
-    )
-    names = (
-        "one_sum",
-        "is_delayed_sum",
-        "is_cancelled_sum",
-        "arr_delay_sum",
-        "arr_delay_count",
-        "dep_delay_sum",
-        "dep_delay_count",
-    )
-    sums = [grouped[name].cast(pa.float64()).fill_null(0.0) for name in names]
-    return pa.table([grouped[key], grouped["day_idx"], *sums], names=[key, "day_idx", *SUMS])
+        out[spec.name] = pa.table(
+            [grouped[key], grouped["day_idx"], *sums], names=[key, "day_idx", *SUMS]
+        )
+    return out
 
 
 def combine_partials(partials: list[pa.Table], table: str) -> pa.Table:

@@ -201,3 +201,38 @@ def test_the_job_lock_serialises_jobs_and_dies_with_its_holder(tmp_path):
         if holder.poll() is None:
             holder.kill()
         holder.stdout.close()
+
+
+def _fnv1a(text: str) -> int:
+    value = 0xCBF29CE484222325
+    for byte in text.encode():
+        value = ((value ^ byte) * 0x100000001B3) % 2**64
+    return value
+
+
+def test_shards_are_fnv1a_of_the_key_bytes_whatever_the_arrow_layout():
+    """`compute.shards_of` reads the Arrow buffers directly: sliced, chunked and non-ASCII
+    keys get the shard of their UTF-8 bytes, as one key at a time would."""
+    import pyarrow as pa
+
+    from runway.features import compute
+
+    keys = ["N12345", "AA", "", "JFK-LAX", "N1", "Zürich-ÅÄÖ", "N999ZZ"] * 3
+    expected = [_fnv1a(k) % 5 for k in keys]
+    assert compute.shards_of(pa.array(keys), 5).tolist() == expected
+    sliced = pa.array(["x", *keys, "y"]).slice(1, len(keys))
+    assert compute.shards_of(sliced, 5).tolist() == expected
+    chunked = pa.chunked_array([keys[:4], keys[4:]])
+    assert compute.shards_of(chunked, 5).tolist() == expected
+    assert len(set(expected)) > 1  # the keys spread over shards
+
+
+def test_split_by_gives_every_value_its_rows_in_their_order():
+    import pyarrow as pa
+
+    from runway.features import compute
+
+    rows = pa.table({"k": [3, 1, 3, 2, 1, 3], "i": [0, 1, 2, 3, 4, 5]})
+    parts = {value: part["i"].to_pylist() for value, part in compute.split_by(rows, rows["k"])}
+    assert parts == {1: [1, 4], 2: [3], 3: [0, 2, 5]}
+    assert list(parts) == [1, 2, 3]
