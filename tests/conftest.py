@@ -39,17 +39,21 @@ def airflow_db():
     return SCRATCH / "airflow"
 
 
-# The files that start real servers and run for minutes, longest first (measured at the last
-# clean-clone run). `make test` hands whole files to two processes (`--dist loadfile`); started
-# first, they run side by side and the short files fill the gaps, instead of one of them
-# starting last while the other process idles.
+# The longest files first, as the last clean-clone run measured them (bench/results/
+# test_timings.json: their tests' time summed, 2026-12-02). `make test` hands whole files to two
+# processes (`--dist loadfile`); started first, they run side by side and the short files fill
+# the gaps, instead of one of them starting last while the other process idles.
 LONGEST_FIRST = (
-    "tests/integration/test_cluster_profile.py",
-    "tests/e2e/test_loop_through_airflow.py",
-    "tests/integration/test_dask_runner.py",
-    "tests/e2e/test_serving.py",
-    "tests/integration/test_airflow_load.py",
-    "tests/integration/test_experiments_airflow.py",
+    "tests/e2e/test_loop_through_airflow.py",  # 349 s
+    "tests/unit/features/test_gates_raw.py",  # 212 s
+    "tests/integration/test_cluster_profile.py",  # 200 s
+    "tests/e2e/test_serving.py",  # 164 s
+    "tests/integration/test_airflow_load.py",  # 78 s
+    "tests/integration/test_dask_runner.py",  # 75 s
+    "tests/integration/test_experiments_airflow.py",  # 73 s
+    "tests/unit/training/test_tracking_faults.py",  # 65 s
+    "tests/unit/features/test_gates_features.py",  # 45 s
+    "tests/integration/test_scoring_monitoring.py",  # 36 s
 )
 
 
