@@ -154,32 +154,21 @@ def run(ctx: Context) -> Figure:
     )
     year = (FIRST_DAY, LAST_FEATURE_DAY)
     year_1x = next((c[0] for c in all_cases if c[1] == 1 and c[2:] == year), "")
-    fig.target(
-        "beam <= 3x duckdb wall at 1x over the year",
-        fig.add_ratio(
-            "target: beam / duckdb at 1x, the year",
-            fig.get(year_1x, "beam", "wall_s"),
-            fig.get(year_1x, "duckdb", "wall_s"),
+
+    def beam_over_duckdb(case: str, where: str, threshold: float, reason: str | None) -> None:
+        ratio = fig.add_ratio(
+            f"target: beam / duckdb at {where}",
+            fig.get(case, "beam", "wall_s"),
+            fig.get(case, "duckdb", "wall_s"),
             "target ratio",
-        ),
-        "<=",
-        3.0,
-        "x",
-        reason=None if year_1x else "1x over the year not measured (--range-1x)",
+        )
+        fig.target(f"beam <= {threshold:g}x duckdb wall at {where}", ratio, "<=", threshold, "x",
+                   reason=reason)  # fmt: skip
+
+    beam_over_duckdb(
+        year_1x, "1x, the year", 3.0, None if year_1x else "1x over the year not measured"
     )
-    fig.target(
-        f"beam <= 1.5x duckdb wall at {big_scale}x ({big_label})",
-        fig.add_ratio(
-            f"target: beam / duckdb at {big_scale}x",
-            fig.get(big_label, "beam", "wall_s"),
-            fig.get(big_label, "duckdb", "wall_s"),
-            "target ratio",
-        ),
-        "<=",
-        1.5,
-        "x",
-        reason=note,
-    )
+    beam_over_duckdb(big_label, f"{big_scale}x ({big_label})", 1.5, note)
     if big_scale > 1 and same_range_1x is not None:
         fig.target(
             f"beam rows/s at {big_scale}x >= rows/s at 1x (same days)",
